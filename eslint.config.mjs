@@ -1,0 +1,68 @@
+// One lint config for the workspace. Module boundaries are checked through Nx's project graph, so run lint
+// through `nx` (the graph is computed first); plain `eslint` on a fresh clone would skip that rule.
+import nx from '@nx/eslint-plugin';
+import prettier from 'eslint-config-prettier';
+
+/** Frameworks, drivers and sockets that the pure libs (and the contracts) must never import. */
+const infrastructure = [
+  '@nestjs/*',
+  'typeorm',
+  'pg',
+  'pg-*',
+  'mqtt',
+  'aedes',
+  '@grpc/*',
+  '@electric-sql/*',
+  'express',
+  'better-sqlite3',
+];
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  prettier,
+  {
+    ignores: ['**/dist', '**/node_modules', '**/.nx', '**/coverage', '**/.medfleet-data', '**/vitest.config.mts'],
+  },
+  {
+    files: ['**/*.ts', '**/*.mts', '**/*.js', '**/*.mjs'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:contract', 'type:util'] },
+            {
+              sourceTag: 'type:domain',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:contract'],
+              bannedExternalImports: infrastructure,
+            },
+            { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [], bannedExternalImports: infrastructure },
+            {
+              sourceTag: 'type:util',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:contract', 'type:util'],
+              bannedExternalImports: ['@nestjs/*', 'typeorm', 'pg', 'pg-*', '@electric-sql/*'],
+            },
+            {
+              sourceTag: 'scope:edge',
+              onlyDependOnLibsWithTags: ['scope:edge', 'scope:shared'],
+              bannedExternalImports: ['@nestjs/*', 'typeorm', 'pg', 'pg-*', '@electric-sql/*', 'aedes'],
+            },
+            { sourceTag: 'scope:cloud', onlyDependOnLibsWithTags: ['scope:cloud', 'scope:shared'] },
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.name=/^(it|describe|test|suite)$/][property.name='only']",
+          message: 'A committed .only silently disables the rest of the suite.',
+        },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+];

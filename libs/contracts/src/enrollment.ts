@@ -1,0 +1,85 @@
+/** The gRPC services of protocol v1 as TypeScript shapes (proto-loader with camelCase field names). */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Directory holding `medfleet/v1/*.proto`, valid from the sources and from the build output alike. */
+export const PROTO_ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'proto');
+export const PROTO_PACKAGE = 'medfleet.v1';
+export const PROTO_FILES = ['medfleet/v1/enrollment.proto', 'medfleet/v1/agent_sync.proto'] as const;
+
+/** proto-loader options both sides must use, so field names and defaults agree. */
+export const PROTO_LOADER_OPTIONS = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+export interface AgentFacts {
+  hostname: string;
+  agentVersion: string;
+  os: string;
+  arch: string;
+  serial: string;
+  macAddresses: string[];
+}
+
+export interface EnrollRequest {
+  token: string;
+  csrPem: string;
+  facts: AgentFacts;
+  protocolVersion: number;
+}
+
+export interface MqttCredentials {
+  url: string;
+  clientId: string;
+  username: string;
+  password: string;
+  topicPrefix: string;
+}
+
+export interface AgentConfig {
+  inventoryIntervalSec: number;
+  healthIntervalSec: number;
+}
+
+export interface EnrollResponse {
+  agentId: string;
+  organizationId: string;
+  tenantId: string;
+  siteId: string;
+  certificatePem: string;
+  caChainPem: string[];
+  mqtt: MqttCredentials;
+  config: AgentConfig;
+  siteTimeZone: string;
+}
+
+export interface InventoryChunk {
+  agentId: string;
+  agentSecret: string;
+  seq: number;
+  chunkIndex: number;
+  last: boolean;
+  devicesJson: Uint8Array;
+  sentAt: string;
+}
+
+export interface UploadReceipt {
+  seq: number;
+  devicesAccepted: number;
+  duplicate: boolean;
+  ackedSeq: number;
+}
+
+/** Enrollment token format: `mfe_<tenantId>_<secret>`; the tenant part lets the lookup run tenant-scoped. */
+export const ENROLLMENT_TOKEN_PATTERN =
+  /^mfe_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{32,64})$/;
+
+export function parseEnrollmentToken(token: string): { tenantId: string; secret: string } | null {
+  const match = ENROLLMENT_TOKEN_PATTERN.exec(token);
+  return match ? { tenantId: match[1] as string, secret: match[2] as string } : null;
+}

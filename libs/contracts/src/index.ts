@@ -1,0 +1,5 @@
+export * from './protocol.js';
+export * from './topics.js';
+export * from './device.js';
+export * from './messages.js';
+export * from './enrollment.js';

@@ -1,0 +1,128 @@
+/** Message schemas of protocol v1: the envelope and the bodies of the streams the agent publishes. */
+import { z } from 'zod';
+import { deviceReportSchema } from './device.js';
+import { MAX_PAYLOAD_BYTES, MESSAGE_TYPES, PROTOCOL_VERSION } from './protocol.js';
+
+const uuid = z.uuid();
+/** W3C trace context `traceparent` header value. */
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+export const inventoryBodySchema = z.strictObject({
+  /** True when the list is the agent's whole view of its site, not a delta. */
+  complete: z.boolean(),
+  devices: z.array(deviceReportSchema).max(2000),
+});
+export type InventoryBody = z.infer<typeof inventoryBodySchema>;
+
+export const healthBodySchema = z.strictObject({
+  agentVersion: z.string().min(1).max(64),
+  uptimeSec: z.number().nonnegative(),
+  cpuPercent: z.number().min(0).max(100 * 256),
+  memoryRssBytes: z.number().int().nonnegative(),
+  loadAverage: z.array(z.number().nonnegative()).length(3),
+  diskFreeBytes: z.number().int().nonnegative().optional(),
+  outboxDepth: z.number().int().nonnegative(),
+  lastAckedSeq: z.number().int().nonnegative(),
+  devicesKnown: z.number().int().nonnegative(),
+});
+export type HealthBody = z.infer<typeof healthBodySchema>;
+
+export const ackBodySchema = z.strictObject({
+  /** Highest contiguous seq of this agent the control plane has committed. */
+  ackedSeq: z.number().int().nonnegative(),
+});
+export type AckBody = z.infer<typeof ackBodySchema>;
+
+const envelopeBase = {
+  v: z.literal(PROTOCOL_VERSION),
+  agentId: uuid,
+  seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  sentAt: z.iso.datetime({ offset: true }),
+  traceparent: z.string().regex(TRACEPARENT).optional(),
+};
+
+export const inventoryEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.inventory),
+  body: inventoryBodySchema,
+});
+export const healthEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.health),
+  body: healthBodySchema,
+});
+/** Downlink acks carry seq 0 style numbering of their own; `seq` here counts the control plane's acks. */
+export const ackEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.ack),
+  body: ackBodySchema,
+});
+
+export const uplinkEnvelopeSchema = z.discriminatedUnion('type', [inventoryEnvelopeSchema, healthEnvelopeSchema]);
+
+export type InventoryEnvelope = z.infer<typeof inventoryEnvelopeSchema>;
+export type HealthEnvelope = z.infer<typeof healthEnvelopeSchema>;
+export type AckEnvelope = z.infer<typeof ackEnvelopeSchema>;
+export type UplinkEnvelope = z.infer<typeof uplinkEnvelopeSchema>;
+export type Envelope = UplinkEnvelope | AckEnvelope;
+
+/** Why a message was refused; the control plane keeps it with the dead letter. */
+export const REJECT_REASONS = [
+  'PAYLOAD_TOO_LARGE',
+  'MALFORMED_JSON',
+  'UNSUPPORTED_VERSION',
+  'SCHEMA_INVALID',
+  'UNKNOWN_TOPIC',
+  'TYPE_MISMATCH',
+  'AGENT_MISMATCH',
+  'UNKNOWN_AGENT',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type DecodeResult<T> =
+  | { ok: true; message: T }
+  | { ok: false; reason: RejectReason; detail: string; agentId?: string; seq?: number };
+
+const looseHeader = z.object({ v: z.unknown(), agentId: z.unknown(), seq: z.unknown() }).partial();
+
+/**
+ * Decodes a raw MQTT payload into an envelope, checking size, JSON, version and schema in that order,
+ * so each refusal names the first thing that was wrong.
+ */
+export function decodeEnvelope<S extends z.ZodType>(
+  payload: Uint8Array,
+  schema: S,
+  maxBytes: number = MAX_PAYLOAD_BYTES,
+): DecodeResult<z.infer<S>> {
+  if (payload.byteLength > maxBytes) {
+    return { ok: false, reason: 'PAYLOAD_TOO_LARGE', detail: `${payload.byteLength} bytes > ${maxBytes}` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch (error) {
+    return { ok: false, reason: 'MALFORMED_JSON', detail: (error as Error).message.slice(0, 200) };
+  }
+  const header = looseHeader.safeParse(json);
+  const known = header.success ? header.data : {};
+  const hint = {
+    ...(typeof known.agentId === 'string' ? { agentId: known.agentId } : {}),
+    ...(typeof known.seq === 'number' ? { seq: known.seq } : {}),
+  };
+  if (header.success && known.v !== PROTOCOL_VERSION) {
+    return { ok: false, reason: 'UNSUPPORTED_VERSION', detail: `v=${JSON.stringify(known.v)}`, ...hint };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .slice(0, 5)
+      .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+      .join('; ');
+    return { ok: false, reason: 'SCHEMA_INVALID', detail, ...hint };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+export function encodeEnvelope(envelope: Envelope): Buffer {
+  return Buffer.from(JSON.stringify(envelope), 'utf8');
+}
