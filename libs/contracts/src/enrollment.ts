@@ -39,6 +39,8 @@ export interface MqttCredentials {
   username: string;
   password: string;
   topicPrefix: string;
+  /** MQTT protocol level: 5, or 4 (3.1.1) for brokers without MQTT 5 (the embedded Aedes). */
+  protocolVersion: 4 | 5;
 }
 
 export interface AgentConfig {

@@ -27,7 +27,9 @@ describe('golden v1 messages', () => {
     const decoded = decodeEnvelope(raw, schema);
     expect(decoded.ok).toBe(true);
     if (!decoded.ok) return;
-    expect(JSON.parse(encodeEnvelope(decoded.message as Envelope).toString())).toEqual(JSON.parse(raw.toString()));
+    expect(JSON.parse(encodeEnvelope(decoded.message as Envelope).toString())).toEqual(
+      JSON.parse(raw.toString()),
+    );
   });
 
   it('the uplink union dispatches on type', () => {

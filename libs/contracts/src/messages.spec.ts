@@ -24,7 +24,10 @@ describe('decodeEnvelope', () => {
   });
 
   it.each(['{"v":1,', 'not json', '\u0000\u0001'])('refuses malformed JSON %j', (raw) => {
-    expect(decodeEnvelope(bytes(raw), inventoryEnvelopeSchema)).toMatchObject({ ok: false, reason: 'MALFORMED_JSON' });
+    expect(decodeEnvelope(bytes(raw), inventoryEnvelopeSchema)).toMatchObject({
+      ok: false,
+      reason: 'MALFORMED_JSON',
+    });
   });
 
   it('refuses invalid UTF-8', () => {
@@ -68,7 +71,10 @@ describe('parseEnrollmentToken', () => {
     expect(parseEnrollmentToken(`mfe_${tenantId}_${secret}`)).toEqual({ tenantId, secret });
   });
 
-  it.each(['', 'mfe_x_y', 'mfe_11111111-1111-4111-8111-111111111111_short', 'bearer abc'])('refuses %j', (t) => {
-    expect(parseEnrollmentToken(t)).toBeNull();
-  });
+  it.each(['', 'mfe_x_y', 'mfe_11111111-1111-4111-8111-111111111111_short', 'bearer abc'])(
+    'refuses %j',
+    (t) => {
+      expect(parseEnrollmentToken(t)).toBeNull();
+    },
+  );
 });

@@ -17,7 +17,10 @@ export type InventoryBody = z.infer<typeof inventoryBodySchema>;
 export const healthBodySchema = z.strictObject({
   agentVersion: z.string().min(1).max(64),
   uptimeSec: z.number().nonnegative(),
-  cpuPercent: z.number().min(0).max(100 * 256),
+  cpuPercent: z
+    .number()
+    .min(0)
+    .max(100 * 256),
   memoryRssBytes: z.number().int().nonnegative(),
   loadAverage: z.array(z.number().nonnegative()).length(3),
   diskFreeBytes: z.number().int().nonnegative().optional(),
@@ -58,7 +61,10 @@ export const ackEnvelopeSchema = z.strictObject({
   body: ackBodySchema,
 });
 
-export const uplinkEnvelopeSchema = z.discriminatedUnion('type', [inventoryEnvelopeSchema, healthEnvelopeSchema]);
+export const uplinkEnvelopeSchema = z.discriminatedUnion('type', [
+  inventoryEnvelopeSchema,
+  healthEnvelopeSchema,
+]);
 
 export type InventoryEnvelope = z.infer<typeof inventoryEnvelopeSchema>;
 export type HealthEnvelope = z.infer<typeof healthEnvelopeSchema>;

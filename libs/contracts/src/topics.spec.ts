@@ -29,7 +29,11 @@ describe('topics', () => {
       stream: 'jobs/progress',
       ...address,
     });
-    expect(parseTopic(downlinkTopic(address, 'config'))).toEqual({ direction: 'downlink', kind: 'config', ...address });
+    expect(parseTopic(downlinkTopic(address, 'config'))).toEqual({
+      direction: 'downlink',
+      kind: 'config',
+      ...address,
+    });
   });
 
   it('ignores a shared-subscription prefix', () => {
@@ -49,7 +53,9 @@ describe('topics', () => {
 
   it('refuses ids that would inject wildcards or levels', () => {
     expect(() => uplinkTopic({ ...address, agentId: '+' }, 'inventory')).toThrow(/agentId/);
-    expect(() => uplinkTopic({ ...address, tenantId: `${address.tenantId}/#` }, 'inventory')).toThrow(/tenantId/);
+    expect(() => uplinkTopic({ ...address, tenantId: `${address.tenantId}/#` }, 'inventory')).toThrow(
+      /tenantId/,
+    );
   });
 
   it('builds filters and shared subscriptions', () => {

@@ -1,0 +1,44 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { ApiKeyGuard } from './common/auth/api-key.guard.js';
+import type { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { BrokerEndpoint } from './infra/runtime.js';
+import { AgentModule } from './modules/agents/agent.module.js';
+import { DeviceModule } from './modules/devices/device.module.js';
+import { EnrollmentModule } from './modules/enrollment/enrollment.module.js';
+import { HealthModule } from './modules/health/health.module.js';
+import { IngestModule } from './modules/ingest/ingest.module.js';
+import { OrganizationModule } from './modules/organizations/organization.module.js';
+import { SiteModule } from './modules/sites/site.module.js';
+import { TenantModule } from './modules/tenants/tenant.module.js';
+
+export interface AppModuleOptions {
+  config: AppConfig;
+  dataSource: DataSource;
+  broker: BrokerEndpoint;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(options.config),
+        DatabaseModule.forRoot(options.dataSource, options.broker),
+        OrganizationModule,
+        TenantModule,
+        SiteModule,
+        EnrollmentModule,
+        AgentModule,
+        DeviceModule,
+        IngestModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_GUARD, useClass: ApiKeyGuard }],
+    };
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Starts the control plane: embedded or real database and broker, migrations, the HTTP API, gRPC and the
+ * MQTT consumer. Used by the CLI, the demo and the integration tests alike.
+ */
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { PROTO_FILES, PROTO_LOADER_OPTIONS, PROTO_PACKAGE, PROTO_ROOT } from '@medfleet/contracts';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { AppModule } from './app.module.js';
+import { HttpExceptionFilter } from './common/errors/http-exception.filter.js';
+import { secretMatches } from './common/secrets.js';
+import type { AppConfig } from './config/app-config.js';
+import { appDataSource, migrationDataSource, type DatabaseTarget } from './database/data-source.js';
+import { TenantDb } from './database/tenant-db.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './infra/embedded-broker.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/embedded-postgres.js';
+import { PinoNestLogger } from './infra/logger.js';
+import { MedfleetMqttServer } from './infra/mqtt-transport.js';
+import { BrokerEndpoint } from './infra/runtime.js';
+import { AgentEntity } from './modules/agents/agent.entity.js';
+import { DeviceEntity } from './modules/devices/device.entity.js';
+import { EnrollmentTokenEntity } from './modules/enrollment/enrollment-token.entity.js';
+import { OrganizationService } from './modules/organizations/organization.service.js';
+import { OrgApiKeyEntity, OrganizationEntity } from './modules/organizations/organization.entity.js';
+import { SiteEntity } from './modules/sites/site.entity.js';
+import { TenantEntity } from './modules/tenants/tenant.entity.js';
+
+export const ENTITIES = [
+  OrganizationEntity,
+  OrgApiKeyEntity,
+  TenantEntity,
+  SiteEntity,
+  EnrollmentTokenEntity,
+  AgentEntity,
+  DeviceEntity,
+];
+
+export interface RunningControlPlane {
+  app: NestExpressApplication;
+  httpUrl: string;
+  grpcAddress: string;
+  mqttUrl: string;
+  databaseUrl: string;
+  /** Set only on the first start against an empty database: the default organization's API key. */
+  initialApiKey: string | null;
+  close(): Promise<void>;
+}
+
+/** Applies pending migrations with the owner connection. */
+export async function migrate(target: DatabaseTarget): Promise<string[]> {
+  const dataSource = migrationDataSource(target);
+  await dataSource.initialize();
+  try {
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((migration) => migration.name);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+export async function startControlPlane(config: AppConfig, logger: Logger): Promise<RunningControlPlane> {
+  const cleanup: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const step of cleanup.reverse()) {
+      await step().catch((error: unknown) => logger.warn({ err: error }, 'shutdown step failed'));
+    }
+  };
+  try {
+    let databaseUrl = config.DATABASE_URL;
+    if (!databaseUrl) {
+      const pg: EmbeddedPostgres = await startEmbeddedPostgres(config.DATA_DIR, config.EMBEDDED_PG_PORT);
+      cleanup.push(() => pg.stop());
+      databaseUrl = pg.url;
+      logger.info({ dataDir: config.DATA_DIR }, 'embedded PostgreSQL (PGlite) started');
+    }
+    const target: DatabaseTarget = {
+      url: databaseUrl,
+      embedded: config.embeddedDatabase,
+      poolSize: config.DB_POOL_SIZE,
+    };
+    const applied = await migrate(target);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'migrations applied');
+
+    let embeddedBroker: EmbeddedBroker | null = null;
+    let broker: BrokerEndpoint;
+    if (config.MQTT_URL) {
+      broker = new BrokerEndpoint(
+        config.MQTT_URL,
+        config.MQTT_PUBLIC_URL ?? config.MQTT_URL,
+        config.MQTT_USERNAME,
+        config.MQTT_PASSWORD,
+      );
+    } else {
+      embeddedBroker = await startEmbeddedBroker(
+        config.EMBEDDED_MQTT_PORT,
+        randomBytes(24).toString('base64url'),
+      );
+      cleanup.push(() => (embeddedBroker as EmbeddedBroker).stop());
+      broker = new BrokerEndpoint(
+        embeddedBroker.url,
+        config.MQTT_PUBLIC_URL ?? embeddedBroker.url,
+        embeddedBroker.username,
+        embeddedBroker.password,
+      );
+      logger.info({ url: embeddedBroker.url }, 'embedded MQTT broker (Aedes) started');
+    }
+
+    const dataSource = appDataSource(target, ENTITIES);
+    await dataSource.initialize();
+    cleanup.push(() => dataSource.destroy());
+
+    const app = await NestFactory.create<NestExpressApplication>(
+      AppModule.forRoot({ config, dataSource, broker }),
+      {
+        bodyParser: false,
+        logger: new PinoNestLogger(logger),
+      },
+    );
+    cleanup.push(() => app.close());
+    app.useBodyParser('json', { limit: '64kb' });
+    app.setGlobalPrefix('api/v1');
+    app.useGlobalPipes(
+      new ValidationPipe({
+        whitelist: true,
+        forbidNonWhitelisted: true,
+        transform: true,
+        stopAtFirstError: false,
+      }),
+    );
+    app.useGlobalFilters(new HttpExceptionFilter(logger));
+    app.enableShutdownHooks();
+    app.disable('x-powered-by');
+
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('Medfleet control plane')
+        .setDescription('Device inventory and fleet operations for MSPs securing connected medical devices.')
+        .setVersion('1')
+        .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Organization API key (mfk_…)' })
+        .build(),
+    );
+    SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs/openapi.json' });
+
+    const grpcAddress = `${config.GRPC_HOST}:${config.GRPC_PORT}`;
+    app.connectMicroservice<MicroserviceOptions>({
+      transport: Transport.GRPC,
+      options: {
+        package: PROTO_PACKAGE,
+        protoPath: PROTO_FILES.map((file) => path.join(PROTO_ROOT, file)),
+        url: grpcAddress,
+        loader: PROTO_LOADER_OPTIONS,
+      },
+    });
+    app.connectMicroservice<MicroserviceOptions>(
+      {
+        strategy: new MedfleetMqttServer({
+          shareGroup: config.embeddedBroker ? null : config.MQTT_SHARE_GROUP,
+          mqtt: {
+            url: broker.url,
+            clientId: config.mqttClientId,
+            username: broker.username,
+            password: broker.password,
+            protocolVersion: config.embeddedBroker ? 4 : 5,
+            clean: false,
+            ...(config.embeddedBroker ? {} : { properties: { sessionExpiryInterval: 3600 } }),
+            reconnectPeriod: 1000,
+          },
+        }),
+      },
+      { inheritAppConfig: true },
+    );
+
+    if (embeddedBroker) {
+      const tenantDb = app.get(TenantDb);
+      embeddedBroker.useCredentialCheck((agentId, secret) => checkAgentSecret(tenantDb, agentId, secret));
+    }
+
+    await app.startAllMicroservices();
+    await app.listen(config.PORT, config.HOST);
+    const httpUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+
+    const created = await app.get(OrganizationService).bootstrap();
+    logger.info({ http: httpUrl, grpc: grpcAddress, mqtt: broker.url }, 'control plane ready');
+    return {
+      app,
+      httpUrl,
+      grpcAddress,
+      mqttUrl: broker.url,
+      databaseUrl,
+      initialApiKey: created?.apiKey.token ?? null,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Verifies an agent's MQTT secret against its stored hash (authentication material, not tenant data). */
+export async function checkAgentSecret(
+  tenantDb: TenantDb,
+  agentId: string,
+  secret: string,
+): Promise<{ tenantId: string; siteId: string; agentId: string } | null> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(agentId)) return null;
+  return tenantDb.unscoped(async (db) => {
+    const rows = (await db.query(
+      `SELECT tenant_id, site_id, secret_hash FROM agent_credentials WHERE agent_id = $1 AND revoked_at IS NULL`,
+      [agentId],
+    )) as { tenant_id: string; site_id: string; secret_hash: Buffer }[];
+    const row = rows[0];
+    return row && secretMatches(secret, row.secret_hash)
+      ? { tenantId: row.tenant_id, siteId: row.site_id, agentId }
+      : null;
+  });
+}

@@ -1,0 +1,46 @@
+/** TypeORM data sources: one owner connection for migrations, one pool whose sessions run as the app role. */
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { APP_ROLE, Foundation1764720000000 } from './migrations/1764720000000-foundation.js';
+
+export const MIGRATIONS = [Foundation1764720000000];
+
+export interface DatabaseTarget {
+  url: string;
+  /** Embedded PGlite shares one backend between all connections: no session-level role switch there. */
+  embedded: boolean;
+  poolSize: number;
+}
+
+export function migrationDataSource(target: DatabaseTarget): DataSource {
+  return new DataSource({
+    ...base(target),
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    extra: { max: 1 },
+  });
+}
+
+/**
+ * The application's pool. On a real server every session starts as the app role, so even a query that
+ * escaped the tenant transaction runs without privileges beyond it and sees no tenant's rows.
+ */
+export function appDataSource(target: DatabaseTarget, entities: DataSourceOptions['entities']): DataSource {
+  return new DataSource({
+    ...base(target),
+    entities,
+    extra: {
+      max: target.embedded ? Math.min(target.poolSize, 4) : target.poolSize,
+      ...(target.embedded ? {} : { options: `-c role=${APP_ROLE}` }),
+    },
+  });
+}
+
+function base(target: DatabaseTarget) {
+  return {
+    type: 'postgres' as const,
+    url: target.url,
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+  };
+}

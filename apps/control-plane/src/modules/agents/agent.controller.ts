@@ -1,0 +1,23 @@
+import { Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Auth } from '../../common/auth/auth.decorator.js';
+import type { Principal } from '../../common/auth/principal.js';
+import { ListAgentsQuery } from './agent.dto.js';
+import { AgentService } from './agent.service.js';
+
+@ApiTags('agents')
+@ApiBearerAuth()
+@Controller('agents')
+export class AgentController {
+  constructor(private readonly agents: AgentService) {}
+
+  @Get()
+  list(@Auth() auth: Principal, @Query() query: ListAgentsQuery) {
+    return this.agents.list(auth, query);
+  }
+
+  @Get(':id')
+  get(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string) {
+    return this.agents.get(auth, id);
+  }
+}

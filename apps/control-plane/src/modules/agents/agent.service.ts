@@ -1,0 +1,72 @@
+import { Injectable } from '@nestjs/common';
+import type { Principal } from '../../common/auth/principal.js';
+import { AppException } from '../../common/errors/app-exception.js';
+import { decodeCursor, toPage, type Page } from '../../common/pagination.js';
+import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import type { AgentStatus, ListAgentsQuery } from './agent.dto.js';
+import { AgentEntity } from './agent.entity.js';
+
+export type AgentView = AgentEntity & { status: AgentStatus };
+
+/** An agent counts as online while its last message is younger than three health intervals (min 2 min). */
+export function agentStatus(
+  agent: Pick<AgentEntity, 'revokedAt' | 'lastSeenAt' | 'healthIntervalSec'>,
+  now: Date,
+): AgentStatus {
+  if (agent.revokedAt) return 'revoked';
+  if (!agent.lastSeenAt) return 'never_seen';
+  const graceMs = Math.max(3 * agent.healthIntervalSec, 120) * 1000;
+  return now.getTime() - agent.lastSeenAt.getTime() <= graceMs ? 'online' : 'offline';
+}
+
+const ONLINE = `a.last_seen_at >= now() - greatest(3 * a.health_interval_sec, 120) * interval '1 second'`;
+/** The same rule as agentStatus, in SQL, for filtering. */
+const STATUS_SQL: Record<AgentStatus, string> = {
+  revoked: 'a.revoked_at IS NOT NULL',
+  never_seen: 'a.revoked_at IS NULL AND a.last_seen_at IS NULL',
+  online: `a.revoked_at IS NULL AND ${ONLINE}`,
+  offline: `a.revoked_at IS NULL AND a.last_seen_at IS NOT NULL AND NOT (${ONLINE})`,
+};
+
+@Injectable()
+export class AgentService {
+  constructor(private readonly tenantDb: TenantDb) {}
+
+  list(auth: Principal, query: ListAgentsQuery): Promise<Page<AgentView>> {
+    const limit = query.limit ?? 100;
+    const after = decodeCursor(query.cursor);
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const qb = tx.db
+        .getRepository(AgentEntity)
+        .createQueryBuilder('a')
+        .where('a.tenant_id = ANY(:allowed)', { allowed: tx.tenantIds })
+        .orderBy('a.id', 'ASC');
+      if (query.tenantId) qb.andWhere('a.tenant_id = :tenantId', { tenantId: query.tenantId });
+      if (query.siteId) qb.andWhere('a.site_id = :siteId', { siteId: query.siteId });
+      if (after) qb.andWhere('a.id > :after', { after });
+      if (query.status) qb.andWhere(STATUS_SQL[query.status]);
+      const rows = await qb.take(limit + 1).getMany();
+      const now = new Date();
+      return toPage(
+        rows.map((agent) => ({ ...agent, status: agentStatus(agent, now) })),
+        limit,
+      );
+    });
+  }
+
+  get(auth: Principal, id: string): Promise<AgentView> {
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const agent = await this.find(tx, id);
+      if (!agent) throw AppException.notFound('agent', id);
+      return { ...agent, status: agentStatus(agent, new Date()) };
+    });
+  }
+
+  find(tx: TenantTx, id: string): Promise<AgentEntity | null> {
+    return tx.db
+      .getRepository(AgentEntity)
+      .createQueryBuilder('a')
+      .where('a.tenant_id = ANY(:allowed) AND a.id = :id', { allowed: tx.tenantIds, id })
+      .getOne();
+  }
+}

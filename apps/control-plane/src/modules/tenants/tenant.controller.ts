@@ -1,0 +1,34 @@
+import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Auth } from '../../common/auth/auth.decorator.js';
+import type { Principal } from '../../common/auth/principal.js';
+import { PageQuery } from '../../common/pagination.js';
+import { CreateTenantDto, UpdateTenantDto } from './tenant.dto.js';
+import { TenantService } from './tenant.service.js';
+
+@ApiTags('tenants')
+@ApiBearerAuth()
+@Controller('tenants')
+export class TenantController {
+  constructor(private readonly tenants: TenantService) {}
+
+  @Post()
+  create(@Auth() auth: Principal, @Body() dto: CreateTenantDto) {
+    return this.tenants.create(auth, dto);
+  }
+
+  @Get()
+  list(@Auth() auth: Principal, @Query() query: PageQuery) {
+    return this.tenants.list(auth, query);
+  }
+
+  @Get(':id')
+  get(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string) {
+    return this.tenants.get(auth, id);
+  }
+
+  @Patch(':id')
+  update(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateTenantDto) {
+    return this.tenants.update(auth, id, dto);
+  }
+}

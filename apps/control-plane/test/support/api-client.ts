@@ -1,0 +1,50 @@
+/** A small HTTP client for the REST API, as a script or the console would call it. */
+export interface ApiResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly apiKey: string | null,
+  ) {}
+
+  withKey(apiKey: string | null): ApiClient {
+    return new ApiClient(this.baseUrl, apiKey);
+  }
+
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    raw?: string,
+  ): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = {};
+    if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    if (body !== undefined || raw !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(`${this.baseUrl}/api/v1${path}`, {
+      method,
+      headers,
+      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // keep the text
+    }
+    return { status: response.status, body: parsed as T };
+  }
+
+  get<T = any>(path: string) {
+    return this.request<T>('GET', path);
+  }
+  post<T = any>(path: string, body?: unknown) {
+    return this.request<T>('POST', path, body);
+  }
+  patch<T = any>(path: string, body?: unknown) {
+    return this.request<T>('PATCH', path, body);
+  }
+}
