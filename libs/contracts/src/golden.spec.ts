@@ -11,6 +11,7 @@ import {
   encodeEnvelope,
   healthEnvelopeSchema,
   inventoryEnvelopeSchema,
+  seqGapEnvelopeSchema,
   uplinkEnvelopeSchema,
   type Envelope,
 } from './index.js';
@@ -22,6 +23,7 @@ describe('golden v1 messages', () => {
     ['inventory.v1.json', inventoryEnvelopeSchema],
     ['health.v1.json', healthEnvelopeSchema],
     ['ack.v1.json', ackEnvelopeSchema],
+    ['seq-gap.v1.json', seqGapEnvelopeSchema],
   ] as const)('%s decodes and re-encodes to the same JSON', (file, schema) => {
     const raw = golden(file);
     const decoded = decodeEnvelope(raw, schema);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, inventoryEnvelopeSchema, parseEnrollmentToken } from './index.js';
+import {
+  MAX_GAP_SEQS,
+  decodeEnvelope,
+  inventoryEnvelopeSchema,
+  parseEnrollmentToken,
+  seqGapEnvelopeSchema,
+} from './index.js';
 
 const agentId = '7d2a4c1e-5b3f-4a8e-9c61-2f0e8b7d4a10';
 const envelope = (patch: Record<string, unknown> = {}) => ({
@@ -75,6 +81,40 @@ describe('parseEnrollmentToken', () => {
     'refuses %j',
     (t) => {
       expect(parseEnrollmentToken(t)).toBeNull();
+    },
+  );
+});
+
+describe('seq gap reports', () => {
+  const gap = (ranges: { fromSeq: number; toSeq: number }[]) =>
+    bytes({
+      v: 1,
+      agentId,
+      seq: 99,
+      sentAt: '2026-11-03T03:15:00Z',
+      type: 'agent.seq_gap',
+      body: { reason: 'evicted', ranges },
+    });
+
+  it('accepts ranges', () => {
+    expect(
+      decodeEnvelope(
+        gap([
+          { fromSeq: 3, toSeq: 3 },
+          { fromSeq: 5, toSeq: 9 },
+        ]),
+        seqGapEnvelopeSchema,
+      ),
+    ).toMatchObject({ ok: true });
+  });
+
+  it.each([[[]], [[{ fromSeq: 9, toSeq: 3 }]], [[{ fromSeq: 1, toSeq: MAX_GAP_SEQS + 1 }]]])(
+    'refuses %j',
+    (ranges) => {
+      expect(decodeEnvelope(gap(ranges), seqGapEnvelopeSchema)).toMatchObject({
+        ok: false,
+        reason: 'SCHEMA_INVALID',
+      });
     },
   );
 });

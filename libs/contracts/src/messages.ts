@@ -30,6 +30,37 @@ export const healthBodySchema = z.strictObject({
 });
 export type HealthBody = z.infer<typeof healthBodySchema>;
 
+/** Largest number of seqs one gap report may declare. */
+export const MAX_GAP_SEQS = 100_000;
+
+/**
+ * On the `events` stream: seqs the agent issued but will never deliver (lost with an in-memory queue on a
+ * restart, or evicted when its outbox was full). The control plane records them as skipped so its
+ * contiguous ack can move past them; nothing else about them is known.
+ */
+export const seqGapBodySchema = z
+  .strictObject({
+    reason: z.enum(['lost_on_restart', 'evicted']),
+    ranges: z
+      .array(
+        z.strictObject({
+          fromSeq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+          toSeq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+        }),
+      )
+      .min(1)
+      .max(1000),
+  })
+  .refine(
+    (body) => body.ranges.every((range) => range.toSeq >= range.fromSeq),
+    'each range needs toSeq >= fromSeq',
+  )
+  .refine(
+    (body) => body.ranges.reduce((sum, range) => sum + range.toSeq - range.fromSeq + 1, 0) <= MAX_GAP_SEQS,
+    `a gap report covers at most ${MAX_GAP_SEQS} seqs`,
+  );
+export type SeqGapBody = z.infer<typeof seqGapBodySchema>;
+
 export const ackBodySchema = z.strictObject({
   /** Highest contiguous seq of this agent the control plane has committed. */
   ackedSeq: z.number().int().nonnegative(),
@@ -54,6 +85,11 @@ export const healthEnvelopeSchema = z.strictObject({
   type: z.literal(MESSAGE_TYPES.health),
   body: healthBodySchema,
 });
+export const seqGapEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.seqGap),
+  body: seqGapBodySchema,
+});
 /** Downlink acks carry seq 0 style numbering of their own; `seq` here counts the control plane's acks. */
 export const ackEnvelopeSchema = z.strictObject({
   ...envelopeBase,
@@ -68,8 +104,9 @@ export const uplinkEnvelopeSchema = z.discriminatedUnion('type', [
 
 export type InventoryEnvelope = z.infer<typeof inventoryEnvelopeSchema>;
 export type HealthEnvelope = z.infer<typeof healthEnvelopeSchema>;
+export type SeqGapEnvelope = z.infer<typeof seqGapEnvelopeSchema>;
 export type AckEnvelope = z.infer<typeof ackEnvelopeSchema>;
-export type UplinkEnvelope = z.infer<typeof uplinkEnvelopeSchema>;
+export type UplinkEnvelope = InventoryEnvelope | HealthEnvelope | SeqGapEnvelope;
 export type Envelope = UplinkEnvelope | AckEnvelope;
 
 /** Why a message was refused; the control plane keeps it with the dead letter. */

@@ -14,5 +14,6 @@ export type CommandKind = (typeof COMMAND_KINDS)[number];
 export const MESSAGE_TYPES = {
   inventory: 'inventory.snapshot',
   health: 'health.report',
+  seqGap: 'agent.seq_gap',
   ack: 'cmd.ack',
 } as const;

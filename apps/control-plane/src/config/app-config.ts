@@ -35,7 +35,7 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default('medfleet-cp'),
-  EMBEDDED_MQTT_PORT: port.default(0),
+  EMBEDDED_MQTT_PORT: port.default(18830),
   EMBEDDED_PG_PORT: port.default(0),
   DATA_DIR: z.string().min(1).default(path.join(process.cwd(), '.medfleet-data')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -165,7 +165,7 @@ export class Foundation1764720000000 implements MigrationInterface {
         agent_id uuid NOT NULL,
         seq bigint NOT NULL CHECK (seq > 0),
         stream text NOT NULL,
-        outcome text NOT NULL CHECK (outcome IN ('applied', 'dead_lettered')),
+        outcome text NOT NULL CHECK (outcome IN ('applied', 'dead_lettered', 'skipped')),
         sent_at timestamptz,
         received_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (tenant_id, agent_id, seq),

@@ -78,6 +78,24 @@ export class IngestRepository {
     return unique.length;
   }
 
+  /** Marks seqs the agent declared lost as skipped (never over a committed one); returns how many. */
+  async skipSeqs(
+    tx: TenantTx,
+    tenantId: string,
+    agentId: string,
+    ranges: { fromSeq: number; toSeq: number }[],
+  ): Promise<number> {
+    const rows = (await tx.db.query(
+      `INSERT INTO ingested_messages (tenant_id, agent_id, seq, stream, outcome)
+       SELECT $1, $2, s, 'unknown', 'skipped'
+         FROM jsonb_to_recordset($3::jsonb) AS r("fromSeq" bigint, "toSeq" bigint),
+              generate_series(r."fromSeq", r."toSeq") AS s
+       ON CONFLICT DO NOTHING RETURNING seq`,
+      [tenantId, agentId, JSON.stringify(ranges)],
+    )) as unknown[];
+    return rows.length;
+  }
+
   async saveHealth(tx: TenantTx, tenantId: string, agentId: string, health: HealthBody): Promise<void> {
     await tx.db.query(`UPDATE agents SET last_health = $3 WHERE tenant_id = $1 AND id = $2`, [
       tenantId,

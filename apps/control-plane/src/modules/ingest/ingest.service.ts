@@ -14,6 +14,7 @@ import {
   healthEnvelopeSchema,
   inventoryEnvelopeSchema,
   parseTopic,
+  seqGapEnvelopeSchema,
   type AgentAddress,
   type RejectReason,
   type UplinkEnvelope,
@@ -30,7 +31,11 @@ export type IngestOutcome =
   | { status: 'dead_lettered'; reason: RejectReason; ackedSeq?: number }
   | { status: 'failed'; error: string };
 
-const SCHEMAS = { inventory: inventoryEnvelopeSchema, health: healthEnvelopeSchema } as const;
+const SCHEMAS = {
+  inventory: inventoryEnvelopeSchema,
+  health: healthEnvelopeSchema,
+  events: seqGapEnvelopeSchema,
+} as const;
 type ConsumedStream = keyof typeof SCHEMAS;
 
 class Refusal extends Error {
@@ -104,6 +109,12 @@ export class IngestService {
     }
 
     try {
+      if (decoded.ok && decoded.message.type === MESSAGE_TYPES.seqGap) {
+        const own = decoded.message.seq;
+        if (decoded.message.body.ranges.some((range) => range.toSeq >= own)) {
+          return this.deadLetterAlone(topic, payload, address, 'SCHEMA_INVALID', 'a gap must lie before its report', own);
+        }
+      }
       const result = await this.tenantDb.run(
         { organizationId: null, tenantIds: [address.tenantId] },
         async (tx) => {
@@ -178,6 +189,11 @@ export class IngestService {
       case MESSAGE_TYPES.health:
         await this.repository.saveHealth(tx, address.tenantId, address.agentId, envelope.body);
         return;
+      case MESSAGE_TYPES.seqGap: {
+        const skipped = await this.repository.skipSeqs(tx, address.tenantId, address.agentId, envelope.body.ranges);
+        this.logger.warn({ msg: 'agent declared lost seqs', agentId: address.agentId, reason: envelope.body.reason, skipped });
+        return;
+      }
     }
   }
 

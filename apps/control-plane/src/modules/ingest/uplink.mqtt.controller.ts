@@ -17,4 +17,9 @@ export class UplinkMqttController {
   async health(@Payload() payload: Buffer, @Ctx() context: MqttContext): Promise<void> {
     await this.ingest.handle(context.getTopic(), payload);
   }
+
+  @EventPattern<string>(uplinkFilter('events'))
+  async events(@Payload() payload: Buffer, @Ctx() context: MqttContext): Promise<void> {
+    await this.ingest.handle(context.getTopic(), payload);
+  }
 }
