@@ -14,15 +14,14 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { HttpExceptionFilter } from './common/errors/http-exception.filter.js';
-import { secretMatches } from './common/secrets.js';
 import type { AppConfig } from './config/app-config.js';
 import { appDataSource, migrationDataSource, type DatabaseTarget } from './database/data-source.js';
-import { TenantDb } from './database/tenant-db.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './infra/embedded-broker.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/embedded-postgres.js';
 import { PinoNestLogger } from './infra/logger.js';
 import { MedfleetMqttServer } from './infra/mqtt-transport.js';
 import { BrokerEndpoint } from './infra/runtime.js';
+import { AgentCredentialsService } from './modules/agents/agent-credentials.service.js';
 import { AgentEntity } from './modules/agents/agent.entity.js';
 import { DeviceEntity } from './modules/devices/device.entity.js';
 import { EnrollmentTokenEntity } from './modules/enrollment/enrollment-token.entity.js';
@@ -178,8 +177,8 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
     );
 
     if (embeddedBroker) {
-      const tenantDb = app.get(TenantDb);
-      embeddedBroker.useCredentialCheck((agentId, secret) => checkAgentSecret(tenantDb, agentId, secret));
+      const credentials = app.get(AgentCredentialsService);
+      embeddedBroker.useCredentialCheck((agentId, secret) => credentials.verify(agentId, secret));
     }
 
     await app.startAllMicroservices();
@@ -201,23 +200,4 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
     await close();
     throw error;
   }
-}
-
-/** Verifies an agent's MQTT secret against its stored hash (authentication material, not tenant data). */
-export async function checkAgentSecret(
-  tenantDb: TenantDb,
-  agentId: string,
-  secret: string,
-): Promise<{ tenantId: string; siteId: string; agentId: string } | null> {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(agentId)) return null;
-  return tenantDb.unscoped(async (db) => {
-    const rows = (await db.query(
-      `SELECT tenant_id, site_id, secret_hash FROM agent_credentials WHERE agent_id = $1 AND revoked_at IS NULL`,
-      [agentId],
-    )) as { tenant_id: string; site_id: string; secret_hash: Buffer }[];
-    const row = rows[0];
-    return row && secretMatches(secret, row.secret_hash)
-      ? { tenantId: row.tenant_id, siteId: row.site_id, agentId }
-      : null;
-  });
 }

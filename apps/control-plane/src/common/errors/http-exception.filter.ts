@@ -2,6 +2,7 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
+import { QueryFailedError } from 'typeorm';
 import { AppException, ErrorCode } from './app-exception.js';
 
 interface ErrorBody {
@@ -24,6 +25,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
   private describe(exception: unknown): { status: number; body: ErrorBody } {
     if (exception instanceof AppException) {
       return reply(exception.status, exception.code, exception.message, exception.details);
+    }
+    // A unique constraint that a service's own check could not see (a rename onto a taken name, or two
+    // concurrent creates) is the client's conflict, not a server error. Constraint names stay internal.
+    if (exception instanceof QueryFailedError && isUniqueViolation(exception.driverError)) {
+      return reply(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'A record with these values already exists');
     }
     // body-parser errors carry a `type`; Nest's Express adapter wraps them as the `cause` of an HttpException.
     const parserType =
@@ -72,4 +78,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
 function reply(status: number, code: string, message: string, details: Record<string, unknown> = {}) {
   return { status, body: { error: { code, message, details } } };
+}
+
+/** SQLSTATE 23505 unique_violation, as the pg driver reports it. */
+function isUniqueViolation(driverError: unknown): boolean {
+  return (driverError as { code?: unknown } | null)?.code === '23505';
 }

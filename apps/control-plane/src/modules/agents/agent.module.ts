@@ -1,6 +1,11 @@
 import { Module } from '@nestjs/common';
+import { AgentCredentialsService } from './agent-credentials.service.js';
 import { AgentController } from './agent.controller.js';
 import { AgentService } from './agent.service.js';
 
-@Module({ controllers: [AgentController], providers: [AgentService], exports: [AgentService] })
+@Module({
+  controllers: [AgentController],
+  providers: [AgentService, AgentCredentialsService],
+  exports: [AgentService, AgentCredentialsService],
+})
 export class AgentModule {}

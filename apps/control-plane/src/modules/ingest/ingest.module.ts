@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { AgentModule } from '../agents/agent.module.js';
+import { AgentSyncGrpcController } from './agent-sync.grpc.controller.js';
 import { DeadLetterController } from './dead-letter.controller.js';
 import { DownlinkPublisher } from './downlink.publisher.js';
 import { IngestRepository } from './ingest.repository.js';
@@ -6,7 +8,8 @@ import { IngestService } from './ingest.service.js';
 import { UplinkMqttController } from './uplink.mqtt.controller.js';
 
 @Module({
-  controllers: [UplinkMqttController, DeadLetterController],
+  imports: [AgentModule],
+  controllers: [UplinkMqttController, AgentSyncGrpcController, DeadLetterController],
   providers: [IngestService, IngestRepository, DownlinkPublisher],
   exports: [IngestService, DownlinkPublisher],
 })

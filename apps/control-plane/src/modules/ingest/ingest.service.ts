@@ -108,13 +108,36 @@ export class IngestService {
       return this.deadLetterAlone(topic, payload, address, decoded.reason, decoded.detail);
     }
 
-    try {
-      if (decoded.ok && decoded.message.type === MESSAGE_TYPES.seqGap) {
-        const own = decoded.message.seq;
-        if (decoded.message.body.ranges.some((range) => range.toSeq >= own)) {
-          return this.deadLetterAlone(topic, payload, address, 'SCHEMA_INVALID', 'a gap must lie before its report', own);
-        }
+    if (decoded.ok && decoded.message.type === MESSAGE_TYPES.seqGap) {
+      const own = decoded.message.seq;
+      if (decoded.message.body.ranges.some((range) => range.toSeq >= own)) {
+        return this.deadLetterAlone(
+          topic,
+          payload,
+          address,
+          'SCHEMA_INVALID',
+          'a gap must lie before its report',
+          own,
+        );
       }
+    }
+    const content = decoded.ok ? decoded.message : { reason: decoded.reason, detail: decoded.detail };
+    return this.commit(address, stream, seq as number, content, topic, payload);
+  }
+
+  /**
+   * Commits one agent message under its seq, exactly once: the message applied, or its refusal recorded.
+   * Shared by MQTT ingest and the gRPC AgentSync upload.
+   */
+  async commit(
+    address: AgentAddress,
+    stream: string,
+    seq: number,
+    content: UplinkEnvelope | { reason: RejectReason; detail: string },
+    topic: string,
+    payload: Uint8Array,
+  ): Promise<IngestOutcome> {
+    try {
       const result = await this.tenantDb.run(
         { organizationId: null, tenantIds: [address.tenantId] },
         async (tx) => {
@@ -127,17 +150,11 @@ export class IngestService {
               `agent ${address.agentId} does not belong to site ${address.siteId}`,
             );
           }
-          const key = { tenantId: address.tenantId, agentId: address.agentId, seq: seq as number };
+          const key = { tenantId: address.tenantId, agentId: address.agentId, seq };
           let status: 'applied' | 'replayed' | 'dead_lettered';
-          if (decoded.ok) {
-            const fresh = await this.repository.recordMessage(
-              tx,
-              key,
-              stream,
-              'applied',
-              decoded.message.sentAt,
-            );
-            if (fresh) await this.apply(tx, address, decoded.message);
+          if ('type' in content) {
+            const fresh = await this.repository.recordMessage(tx, key, stream, 'applied', content.sentAt);
+            if (fresh) await this.apply(tx, address, content);
             status = fresh ? 'applied' : 'replayed';
           } else {
             const fresh = await this.repository.recordMessage(tx, key, stream, 'dead_lettered', null);
@@ -145,10 +162,10 @@ export class IngestService {
               await this.repository.deadLetter(tx.db, {
                 claimedTenantId: address.tenantId,
                 claimedAgentId: address.agentId,
-                seq: key.seq,
+                seq,
                 topic,
-                reason: decoded.reason,
-                detail: decoded.detail,
+                reason: content.reason,
+                detail: content.detail,
                 payload,
               });
             }
@@ -165,8 +182,8 @@ export class IngestService {
         },
       );
       this.sendAck(address, result.ack);
-      if (result.status === 'dead_lettered' && !decoded.ok) {
-        return { status: 'dead_lettered', reason: decoded.reason, ackedSeq: result.ack.ackedSeq };
+      if (result.status === 'dead_lettered' && !('type' in content)) {
+        return { status: 'dead_lettered', reason: content.reason, ackedSeq: result.ack.ackedSeq };
       }
       return { status: result.status === 'applied' ? 'applied' : 'replayed', ackedSeq: result.ack.ackedSeq };
     } catch (error) {
@@ -190,8 +207,18 @@ export class IngestService {
         await this.repository.saveHealth(tx, address.tenantId, address.agentId, envelope.body);
         return;
       case MESSAGE_TYPES.seqGap: {
-        const skipped = await this.repository.skipSeqs(tx, address.tenantId, address.agentId, envelope.body.ranges);
-        this.logger.warn({ msg: 'agent declared lost seqs', agentId: address.agentId, reason: envelope.body.reason, skipped });
+        const skipped = await this.repository.skipSeqs(
+          tx,
+          address.tenantId,
+          address.agentId,
+          envelope.body.ranges,
+        );
+        this.logger.warn({
+          msg: 'agent declared lost seqs',
+          agentId: address.agentId,
+          reason: envelope.body.reason,
+          skipped,
+        });
         return;
       }
     }
