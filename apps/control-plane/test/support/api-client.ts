@@ -4,6 +4,12 @@ export interface ApiResponse<T = unknown> {
   body: T;
 }
 
+/** One page of a keyset-paginated list. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
@@ -46,5 +52,23 @@ export class ApiClient {
   }
   patch<T = any>(path: string, body?: unknown) {
     return this.request<T>('PATCH', path, body);
+  }
+
+  /** Walks a keyset-paginated list to its end, returning every page as answered. */
+  async pages<T = any>(path: string, limit: number): Promise<Page<T>[]> {
+    const pages: Page<T>[] = [];
+    const separator = path.includes('?') ? '&' : '?';
+    let cursor: string | null = null;
+    do {
+      const url = `${path}${separator}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const response: ApiResponse<Page<T>> = await this.get<Page<T>>(url);
+      if (response.status !== 200) {
+        throw new Error(`GET ${url} answered ${response.status}: ${JSON.stringify(response.body)}`);
+      }
+      pages.push(response.body);
+      cursor = response.body.nextCursor;
+      if (pages.length > 1000) throw new Error(`GET ${path} never ends`);
+    } while (cursor !== null);
+    return pages;
   }
 }

@@ -32,21 +32,50 @@ export interface EnrolledAgent {
   close(): Promise<void>;
 }
 
+export interface SiteRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  timeZone: string;
+}
+
+/** An enrollment token as POST /enrollment-tokens answers it: the record plus the token, shown once. */
+export interface IssuedToken {
+  id: string;
+  tenantId: string;
+  siteId: string;
+  token: string;
+  maxUses: number;
+  uses: number;
+  state: string;
+}
+
 export interface TenantSession {
   api: ApiClient;
-  tenant: { id: string; name: string };
-  site: { id: string; tenantId: string; name: string };
-  enrollAgent(): Promise<EnrolledAgent>;
+  tenant: { id: string; name: string; organizationId: string };
+  site: SiteRecord;
+  /** Enrolls an agent at the session's site (or another site of the tenant) and connects it to MQTT. */
+  enrollAgent(options?: { siteId?: string }): Promise<EnrolledAgent>;
   createToken(options?: Record<string, unknown>): Promise<string>;
+  /** Like createToken, but answers the whole record (id, state, uses) beside the token. */
+  issueToken(options?: Record<string, unknown>): Promise<IssuedToken>;
+  /** Adds another site to the session's tenant. */
+  createSite(fields?: Record<string, unknown>): Promise<SiteRecord>;
+}
+
+export interface TenantSessionOptions {
+  /** The organization API key to act with; the bootstrap organization's key by default. */
+  apiKey?: string;
 }
 
 export async function createTenantSession(
   cp: TestControlPlane,
   name = `Practice ${randomUUID().slice(0, 8)}`,
+  options: TenantSessionOptions = {},
 ) {
-  const api = new ApiClient(cp.httpUrl, cp.apiKey);
+  const api = new ApiClient(cp.httpUrl, options.apiKey ?? cp.apiKey);
   const tenant = await expectOk(api.post('/tenants', { name }));
-  const site = await expectOk(
+  const site = await expectOk<SiteRecord>(
     api.post('/sites', {
       tenantId: tenant.id,
       name: `${name} – Main`,
@@ -55,17 +84,30 @@ export async function createTenantSession(
       timeZone: 'America/New_York',
     }),
   );
-  const createToken = async (options: Record<string, unknown> = {}) =>
-    (await expectOk(api.post('/enrollment-tokens', { siteId: site.id, ...options }))).token as string;
+  const issueToken = (tokenOptions: Record<string, unknown> = {}) =>
+    expectOk<IssuedToken>(api.post('/enrollment-tokens', { siteId: site.id, ...tokenOptions }));
+  const createToken = async (tokenOptions: Record<string, unknown> = {}) =>
+    (await issueToken(tokenOptions)).token;
   const session: TenantSession = {
     api,
     tenant,
     site,
     createToken,
-    async enrollAgent() {
+    issueToken,
+    createSite: (fields = {}) =>
+      expectOk<SiteRecord>(
+        api.post('/sites', {
+          tenantId: tenant.id,
+          name: `${name} – ${randomUUID().slice(0, 8)}`,
+          timeZone: 'America/New_York',
+          ...fields,
+        }),
+      ),
+    async enrollAgent(enrollOptions = {}) {
       const client = enrollmentClient(cp.grpcAddress);
       try {
-        return await connectAgent(await client.enroll({ token: await createToken() }));
+        const token = await createToken(enrollOptions.siteId ? { siteId: enrollOptions.siteId } : {});
+        return await connectAgent(await client.enroll({ token }));
       } finally {
         client.close();
       }

@@ -56,6 +56,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
   const config = loadConfig({
     PORT: String(await freePort()),
     GRPC_PORT: String(await freePort()),
+    EMBEDDED_MQTT_PORT: String(await freePort()),
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     MQTT_SHARE_GROUP: `test-${randomBytes(4).toString('hex')}`,

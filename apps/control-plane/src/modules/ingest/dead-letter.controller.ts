@@ -1,32 +1,18 @@
 /** Refused agent messages, as the tenants they claimed to come from may see them. */
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
+import { IsOptional, IsUUID } from 'class-validator';
+import { AppException, ErrorCode } from '../../common/errors/app-exception.js';
+import { PageQuery } from '../../common/pagination.js';
 import { Auth } from '../../common/auth/auth.decorator.js';
 import type { Principal } from '../../common/auth/principal.js';
 import { TenantDb } from '../../database/tenant-db.js';
 
-class ListDeadLettersQuery {
+class ListDeadLettersQuery extends PageQuery {
   @ApiPropertyOptional({ format: 'uuid' })
   @IsOptional()
   @IsUUID()
   tenantId?: string;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(500)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'Return entries with an id below this one (newest first)' })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  before?: number;
 }
 
 interface DeadLetterRow {
@@ -41,6 +27,16 @@ interface DeadLetterRow {
   received_at: Date;
 }
 
+/** Dead letters are listed newest first; their cursor carries the last (numeric) id of the page. */
+function decodeDeadLetterCursor(cursor: string | undefined): string | null {
+  if (cursor === undefined) return null;
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[1-9][0-9]{0,18}$/.test(id)) {
+    throw new AppException(ErrorCode.INVALID_CURSOR, HttpStatus.BAD_REQUEST, 'The cursor is not valid');
+  }
+  return id;
+}
+
 @ApiTags('ingest')
 @ApiBearerAuth()
 @Controller('dead-letters')
@@ -50,6 +46,7 @@ export class DeadLetterController {
   @Get()
   async list(@Auth() auth: Principal, @Query() query: ListDeadLettersQuery) {
     const limit = query.limit ?? 100;
+    const before = decodeDeadLetterCursor(query.cursor);
     return this.tenantDb.run(auth.scope, async (tx) => {
       const rows = (await tx.db.query(
         `SELECT id, claimed_tenant_id, claimed_agent_id, seq, topic, reason, detail, payload_size, received_at
@@ -57,7 +54,7 @@ export class DeadLetterController {
           WHERE claimed_tenant_id = ANY($1::uuid[]) AND ($2::uuid IS NULL OR claimed_tenant_id = $2)
             AND ($3::bigint IS NULL OR id < $3)
           ORDER BY id DESC LIMIT $4`,
-        [tx.tenantIds, query.tenantId ?? null, query.before ?? null, limit + 1],
+        [tx.tenantIds, query.tenantId ?? null, before, limit + 1],
       )) as DeadLetterRow[];
       const items = rows.slice(0, limit).map((row) => ({
         id: Number(row.id),
@@ -71,7 +68,10 @@ export class DeadLetterController {
         receivedAt: row.received_at,
       }));
       const last = items[items.length - 1];
-      return { items, nextBefore: rows.length > limit && last ? last.id : null };
+      return {
+        items,
+        nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
+      };
     });
   }
 

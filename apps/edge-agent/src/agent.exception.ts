@@ -1,0 +1,20 @@
+/** The agent's one error shape: a string code the CLI maps to an exit status, and a message for people. */
+export type AgentExceptionCode =
+  | 'USAGE'
+  | 'NOT_ENROLLED'
+  | 'ALREADY_ENROLLED'
+  | 'STATE_INVALID'
+  | 'STATE_LOCKED'
+  | 'ENROLLMENT_FAILED'
+  | 'ENROLLMENT_REFUSED';
+
+export class AgentException extends Error {
+  constructor(
+    readonly code: AgentExceptionCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'AgentException';
+  }
+}

@@ -1,0 +1,488 @@
+/**
+ * The running agent: connects to MQTT with its enrolled identity, publishes inventory and health envelopes,
+ * and keeps every message in its outbox until the control plane acknowledges it on `cmd/ack`.
+ */
+import {
+  ackEnvelopeSchema,
+  commandFilter,
+  decodeEnvelope,
+  encodeEnvelope,
+  healthBodySchema,
+  inventoryBodySchema,
+  MAX_PAYLOAD_BYTES,
+  MESSAGE_TYPES,
+  parseTopic,
+  PROTOCOL_VERSION,
+  seqGapBodySchema,
+  uplinkTopic,
+  type AgentAddress,
+  type EnrollResponse,
+  type HealthBody,
+  type InventoryBody,
+  type SeqGapEnvelope,
+  type UplinkEnvelope,
+} from '@medfleet/contracts';
+import mqtt, { type MqttClient } from 'mqtt';
+import { HealthSampler } from './health.js';
+import { simulatedInventory, type InventorySource } from './inventory.js';
+import { createLogger, type Logger } from './logger.js';
+import { Delivery, type GapReason } from './delivery.js';
+import { MemoryOutbox, type Outbox, type OutboxMessage } from './outbox.js';
+import { countSeqs, rangesWithout, type SeqRange } from './seq-ranges.js';
+import { lockStateDir, SeqStore, type StateLock } from './state.js';
+
+export interface AgentMqttOptions {
+  /** Overrides the identity's broker URL (tests put a proxy in between). */
+  url?: string;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** How long the broker keeps the session (subscriptions, queued commands) while the agent is away. */
+  sessionExpirySec?: number;
+  keepaliveSec?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface AgentOptions {
+  /** The enrolled identity (`AgentIdentity` from identity.json, or a hand-made one in tests). */
+  identity: EnrollResponse;
+  /** Holds the persisted seq counter. */
+  stateDir: string;
+  logger?: Logger;
+  /** Defaults to a simulated clinic seeded by `simulate.seed`, else the agent id. */
+  inventory?: InventorySource;
+  simulate?: { seed?: number | string; deviceCount?: number };
+  outbox?: Outbox;
+  mqtt?: AgentMqttOptions;
+  /** Re-publish a message still unacknowledged after this long. */
+  resendIntervalMs?: number;
+  /** Most messages re-published per resend round, so a long control-plane outage does not flood the uplink. */
+  resendBatchSize?: number;
+  /** On stop, how long to wait for outstanding acks before disconnecting. */
+  flushTimeoutMs?: number;
+}
+
+export interface AgentStatus {
+  state: 'new' | 'running' | 'stopping' | 'stopped';
+  connected: boolean;
+  lastSeq: number;
+  lastAckedSeq: number;
+  outboxDepth: number;
+  pendingSeqs: number[];
+  /** Messages evicted unacknowledged because the outbox was full, by stream. */
+  evicted: Record<string, number>;
+  /** Seqs known to be gone that no gap report declares yet (non-zero only while publishing one fails). */
+  undeclaredGapSeqs: number;
+  devicesKnown: number;
+}
+
+export const DEFAULT_INVENTORY_INTERVAL_SEC = 300;
+export const DEFAULT_HEALTH_INTERVAL_SEC = 60;
+const DAY_SEC = 24 * 60 * 60;
+/** Envelope fields around the body, generously: v, agentId, seq, sentAt, type, traceparent. */
+const ENVELOPE_OVERHEAD_BYTES = 512;
+
+type UplinkMessage = { stream: 'inventory'; body: InventoryBody } | { stream: 'health'; body: HealthBody };
+
+export class Agent {
+  readonly agentId: string;
+  private readonly address: AgentAddress;
+  private readonly log: Logger;
+  private readonly outbox: Outbox;
+  private readonly inventory: InventorySource;
+  private readonly health: HealthSampler;
+  private readonly reconnectMinMs: number;
+  private readonly reconnectMaxMs: number;
+  private state: AgentStatus['state'] = 'new';
+  private seqStore?: SeqStore;
+  private delivery?: Delivery;
+  private lock?: StateLock;
+  private client?: MqttClient;
+  private timers: NodeJS.Timeout[] = [];
+  private emitChain: Promise<unknown> = Promise.resolve();
+  private stopping?: Promise<void>;
+  private devicesKnown = 0;
+  private reconnectAttempt = 0;
+  private wasConnected = false;
+
+  constructor(private readonly options: AgentOptions) {
+    const { identity } = options;
+    this.agentId = identity.agentId;
+    this.address = { tenantId: identity.tenantId, siteId: identity.siteId, agentId: identity.agentId };
+    this.log = options.logger ?? createLogger({ agentId: identity.agentId });
+    this.outbox = options.outbox ?? new MemoryOutbox();
+    this.inventory =
+      options.inventory ??
+      simulatedInventory({
+        seed: options.simulate?.seed ?? identity.agentId,
+        ...(options.simulate?.deviceCount === undefined ? {} : { deviceCount: options.simulate.deviceCount }),
+      });
+    this.health = new HealthSampler(options.stateDir);
+    this.reconnectMinMs = options.mqtt?.reconnectMinMs ?? 1_000;
+    this.reconnectMaxMs = options.mqtt?.reconnectMaxMs ?? 60_000;
+  }
+
+  /** Opens the seq store, starts connecting and schedules the reports; does not wait for the broker. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`an Agent starts once (state: ${this.state})`);
+    this.state = 'running';
+    let seqStore: SeqStore;
+    try {
+      this.lock = await lockStateDir(this.options.stateDir);
+      seqStore = await SeqStore.open(this.options.stateDir, this.agentId);
+    } catch (error) {
+      await this.lock?.release();
+      this.state = 'stopped';
+      throw error;
+    }
+    this.seqStore = seqStore;
+    const resendIntervalMs = this.options.resendIntervalMs ?? 30_000;
+    const delivery = new Delivery({
+      outbox: this.outbox,
+      seqStore,
+      logger: this.log,
+      resendIntervalMs,
+      resendBatchSize: this.options.resendBatchSize ?? 100,
+      createGapReport: (reason, ranges) => this.gapReport(reason, ranges),
+    });
+    this.delivery = delivery;
+    if (seqStore.resetFromAgentId) {
+      this.log.info(
+        { previousAgentId: seqStore.resetFromAgentId },
+        'new identity: sequence counter restarted',
+      );
+    }
+    // Seqs issued before this start that were never acknowledged and no outbox holds any more: the control
+    // plane's contiguous ack would stall on them, so they are declared first, before any other message.
+    const lost =
+      seqStore.lastSeq > seqStore.lastAckedSeq
+        ? rangesWithout(
+            [{ fromSeq: seqStore.lastAckedSeq + 1, toSeq: seqStore.lastSeq }],
+            this.outbox.pending().map((message) => message.seq),
+          )
+        : [];
+    if (lost.length > 0) {
+      this.log.warn(
+        {
+          fromSeq: (lost[0] as SeqRange).fromSeq,
+          toSeq: (lost.at(-1) as SeqRange).toSeq,
+          lostSeqs: countSeqs(lost),
+          ...(lost.length > 1 ? { rangeCount: lost.length } : {}),
+        },
+        'messages unacknowledged at the last stop were lost with the in-memory outbox',
+      );
+      await this.enqueue(async () => {
+        await delivery.declareLost(lost);
+        return undefined;
+      });
+    }
+    this.client = this.connect();
+    delivery.attach(this.client);
+    const { config } = this.options.identity;
+    const inventorySec = intervalSec(config.inventoryIntervalSec, DEFAULT_INVENTORY_INTERVAL_SEC);
+    const healthSec = intervalSec(config.healthIntervalSec, DEFAULT_HEALTH_INTERVAL_SEC);
+    const resendTickMs = Math.max(100, Math.min(resendIntervalMs / 2, 5_000));
+    this.timers = [
+      setInterval(() => void this.publishInventory(), inventorySec * 1000),
+      setInterval(() => void this.publishHealth(), healthSec * 1000),
+      setInterval(() => delivery.resendStale(), resendTickMs),
+    ];
+    this.log.info(
+      { inventoryIntervalSec: inventorySec, healthIntervalSec: healthSec, lastSeq: seqStore.lastSeq },
+      'agent started',
+    );
+    // The first reports go out as soon as the broker accepts the connection.
+    void this.publishInventory();
+    void this.publishHealth();
+  }
+
+  /** Stops the timers, waits briefly for outstanding acks, then disconnects cleanly. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  status(): AgentStatus {
+    const pending = this.outbox.pending();
+    return {
+      state: this.state,
+      connected: this.client?.connected ?? false,
+      lastSeq: this.seqStore?.lastSeq ?? 0,
+      lastAckedSeq: this.seqStore?.lastAckedSeq ?? 0,
+      outboxDepth: pending.length,
+      pendingSeqs: pending.map((message) => message.seq),
+      evicted: this.delivery?.evicted() ?? {},
+      undeclaredGapSeqs: this.delivery?.undeclaredCount() ?? 0,
+      devicesKnown: this.devicesKnown,
+    };
+  }
+
+  /** Publishes an inventory snapshot now; resolves to its seq, or undefined when nothing was published. */
+  publishInventory(): Promise<number | undefined> {
+    return this.enqueue(async () => {
+      const devices = await this.inventory.snapshot(new Date());
+      this.devicesKnown = devices.length;
+      return this.emit({ stream: 'inventory', body: { complete: true, devices } });
+    });
+  }
+
+  /** Publishes a health report now; resolves to its seq, or undefined when nothing was published. */
+  publishHealth(): Promise<number | undefined> {
+    return this.enqueue(async () => {
+      const body = await this.health.sample({
+        outboxDepth: this.outbox.depth(),
+        lastAckedSeq: this.seqStore?.lastAckedSeq ?? 0,
+        devicesKnown: this.devicesKnown,
+      });
+      return this.emit({ stream: 'health', body });
+    });
+  }
+
+  /** Emissions run one at a time, so seqs enter the outbox in order. */
+  private enqueue(work: () => Promise<number | undefined>): Promise<number | undefined> {
+    const result = this.emitChain.then(async () => {
+      if (this.state !== 'running') return undefined;
+      try {
+        return await work();
+      } catch (error) {
+        this.log.error({ err: error }, 'could not publish a report');
+        return undefined;
+      }
+    });
+    this.emitChain = result;
+    return result;
+  }
+
+  private async emit(message: UplinkMessage): Promise<number | undefined> {
+    const seqStore = this.seqStore as SeqStore;
+    const check =
+      message.stream === 'inventory'
+        ? inventoryBodySchema.safeParse(message.body)
+        : healthBodySchema.safeParse(message.body);
+    if (!check.success) {
+      const issues = check.error.issues
+        .slice(0, 5)
+        .map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+      this.log.error(
+        { stream: message.stream, issues },
+        'refusing to publish a report that breaks the contract',
+      );
+      return undefined;
+    }
+    const bodyBytes = Buffer.byteLength(JSON.stringify(message.body));
+    if (bodyBytes + ENVELOPE_OVERHEAD_BYTES > MAX_PAYLOAD_BYTES) {
+      // Checked before a seq is reserved, so skipping leaves no gap in the sequence.
+      this.log.error(
+        { stream: message.stream, bodyBytes, maxPayloadBytes: MAX_PAYLOAD_BYTES },
+        'report too large for MQTT and not published (large snapshots will go over gRPC AgentSync)',
+      );
+      return undefined;
+    }
+    const seq = await seqStore.next();
+    const header = this.header(seq);
+    const envelope: UplinkEnvelope =
+      message.stream === 'inventory'
+        ? { ...header, type: MESSAGE_TYPES.inventory, body: message.body }
+        : { ...header, type: MESSAGE_TYPES.health, body: message.body };
+    const outboxMessage: OutboxMessage = {
+      seq,
+      stream: message.stream,
+      topic: uplinkTopic(this.address, message.stream),
+      payload: encodeEnvelope(envelope),
+    };
+    await (this.delivery as Delivery).submit(outboxMessage);
+    return seq;
+  }
+
+  /**
+   * A gap report for `ranges` (at most the contract's limits, all already issued) under a newly reserved
+   * seq, so every range lies below the report's own seq. Delivery submits it like any other message.
+   */
+  private async gapReport(reason: GapReason, ranges: SeqRange[]): Promise<OutboxMessage> {
+    const seqStore = this.seqStore as SeqStore;
+    const body = { reason, ranges };
+    const check = seqGapBodySchema.safeParse(body);
+    // Checked before a seq is reserved, so a refusal leaves no new gap.
+    if (!check.success || ranges.some((range) => range.toSeq > seqStore.lastSeq)) {
+      throw new Error(
+        `invalid gap report: ${check.error?.issues[0]?.message ?? `a range reaches past seq ${seqStore.lastSeq}`}`,
+      );
+    }
+    const seq = await seqStore.next();
+    const envelope: SeqGapEnvelope = { ...this.header(seq), type: MESSAGE_TYPES.seqGap, body: check.data };
+    return {
+      seq,
+      stream: 'events',
+      topic: uplinkTopic(this.address, 'events'),
+      payload: encodeEnvelope(envelope),
+    };
+  }
+
+  private header(seq: number) {
+    return { v: PROTOCOL_VERSION, agentId: this.agentId, seq, sentAt: new Date().toISOString() } as const;
+  }
+
+  private connect(): MqttClient {
+    const credentials = this.options.identity.mqtt;
+    const url = this.options.mqtt?.url ?? credentials.url;
+    // MQTT 5 unless the control plane says its broker only speaks 3.1.1 (the embedded one); a 3.1.1 persistent
+    // session has no expiry interval and lasts until the broker drops it.
+    const protocolVersion = credentials.protocolVersion === 4 ? 4 : 5;
+    const client = mqtt.connect(url, {
+      protocolVersion,
+      clientId: credentials.clientId,
+      ...(credentials.username ? { username: credentials.username } : {}),
+      ...(credentials.password ? { password: credentials.password } : {}),
+      clean: false,
+      ...(protocolVersion === 5
+        ? { properties: { sessionExpiryInterval: this.options.mqtt?.sessionExpirySec ?? 7 * DAY_SEC } }
+        : {}),
+      keepalive: this.options.mqtt?.keepaliveSec ?? 30,
+      connectTimeout: this.options.mqtt?.connectTimeoutMs ?? 10_000,
+      reconnectPeriod: this.reconnectMinMs,
+      // Credentials may be provisioned on the broker a moment after enrollment: keep trying.
+      reconnectOnConnackError: true,
+      // Subscribed on every connect instead, which also covers a session the broker expired.
+      resubscribe: false,
+    });
+    client.on('connect', (connack) => this.onConnect(client, connack.sessionPresent));
+    client.on('reconnect', () => {
+      // mqtt.js retries at a fixed period; stretching it before each attempt gives exponential backoff.
+      this.reconnectAttempt += 1;
+      client.options.reconnectPeriod = this.backoffDelay(this.reconnectAttempt);
+    });
+    client.on('close', () => {
+      if (this.wasConnected && this.state === 'running') {
+        this.log.warn({ outboxDepth: this.outbox.depth() }, 'disconnected from MQTT broker; reconnecting');
+      }
+      this.wasConnected = false;
+    });
+    client.on('disconnect', (packet) => {
+      // MQTT 5 only: the broker says why, e.g. 142 "session taken over" when another client uses our id.
+      this.log.warn(
+        { reasonCode: packet.reasonCode, reason: packet.properties?.reasonString },
+        'broker disconnected the agent',
+      );
+    });
+    client.on('error', (error) => {
+      this.log.warn({ err: error, url: redactUrl(url), attempt: this.reconnectAttempt }, 'MQTT error');
+    });
+    client.on('message', (topic, payload) => void this.onMessage(topic, payload));
+    return client;
+  }
+
+  private backoffDelay(attempt: number): number {
+    const ceiling = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** Math.min(attempt, 20));
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  }
+
+  private onConnect(client: MqttClient, sessionPresent: boolean | undefined): void {
+    if (this.state !== 'running') return;
+    this.wasConnected = true;
+    this.reconnectAttempt = 0;
+    client.options.reconnectPeriod = this.reconnectMinMs;
+    this.log.info(
+      { sessionPresent: sessionPresent ?? false, outboxDepth: this.outbox.depth() },
+      'connected to MQTT broker',
+    );
+    const filter = commandFilter(this.address);
+    client.subscribe(filter, { qos: 1 }, (error, granted) => {
+      const refused = granted?.find((grant) => grant.qos >= 128);
+      if (error || refused) {
+        this.log.error({ err: error, filter, reasonCode: refused?.qos }, 'could not subscribe to commands');
+      }
+    });
+    this.delivery?.publishPending();
+  }
+
+  /** Commands from the network are untrusted input: anything malformed is logged and ignored. */
+  private async onMessage(topic: string, payload: Buffer): Promise<void> {
+    try {
+      const parsed = parseTopic(topic);
+      if (!parsed || parsed.direction !== 'downlink' || parsed.agentId !== this.agentId) {
+        this.log.warn({ topic }, 'message on an unexpected topic ignored');
+        return;
+      }
+      if (parsed.kind !== 'ack') {
+        this.log.info({ kind: parsed.kind }, 'command kind not supported yet; ignored');
+        return;
+      }
+      await this.onAck(payload);
+    } catch (error) {
+      this.log.error({ err: error, topic }, 'command handling failed; ignored');
+    }
+  }
+
+  private async onAck(payload: Buffer): Promise<void> {
+    const decoded = decodeEnvelope(payload, ackEnvelopeSchema);
+    if (!decoded.ok) {
+      this.log.warn({ reason: decoded.reason, detail: decoded.detail }, 'invalid ack ignored');
+      return;
+    }
+    const ack = decoded.message;
+    if (ack.agentId !== this.agentId) {
+      this.log.warn({ ackAgentId: ack.agentId }, 'ack for another agent ignored');
+      return;
+    }
+    await (this.delivery as Delivery).acknowledge(ack.body.ackedSeq);
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.emitChain;
+    await this.waitForAcks(this.options.flushTimeoutMs ?? 2_000);
+    this.delivery?.close();
+    await this.disconnect();
+    await this.seqStore?.idle();
+    await this.lock?.release();
+    this.state = 'stopped';
+    const outboxDepth = this.outbox.depth();
+    if (outboxDepth > 0) {
+      this.log.warn(
+        { outboxDepth, pendingFromSeq: this.outbox.pending()[0]?.seq },
+        'stopped with unacknowledged messages',
+      );
+    } else {
+      this.log.info({ lastSeq: this.seqStore?.lastSeq }, 'agent stopped');
+    }
+  }
+
+  private async waitForAcks(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.client?.connected && this.outbox.depth() > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  private disconnect(): Promise<void> {
+    const client = this.client;
+    if (!client) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn('MQTT did not close in time; dropping the connection');
+        client.end(true);
+        client.stream?.destroy();
+        resolve();
+      }, 3_000);
+      // Connected: finish the in-flight publishes, then DISCONNECT. Offline: just stop reconnecting.
+      client.end(!client.connected, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+/** 0 means "not set" in proto3; beyond a day is clamped (setInterval would overflow past ~24.8 days). */
+function intervalSec(configured: number, fallback: number): number {
+  return configured > 0 ? Math.min(configured, DAY_SEC) : fallback;
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
