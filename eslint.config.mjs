@@ -22,7 +22,14 @@ export default [
   ...nx.configs['flat/typescript'],
   prettier,
   {
-    ignores: ['**/dist', '**/node_modules', '**/.nx', '**/coverage', '**/.medfleet-data', '**/vitest.config.mts'],
+    ignores: [
+      '**/dist',
+      '**/node_modules',
+      '**/.nx',
+      '**/coverage',
+      '**/.medfleet-data',
+      '**/vitest.config.mts',
+    ],
   },
   {
     files: ['**/*.ts', '**/*.mts', '**/*.js', '**/*.mjs'],
@@ -33,13 +40,20 @@ export default [
           enforceBuildableLibDependency: false,
           allow: [],
           depConstraints: [
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:contract', 'type:util'] },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:contract', 'type:util'],
+            },
             {
               sourceTag: 'type:domain',
               onlyDependOnLibsWithTags: ['type:domain', 'type:contract'],
               bannedExternalImports: infrastructure,
             },
-            { sourceTag: 'type:contract', onlyDependOnLibsWithTags: [], bannedExternalImports: infrastructure },
+            {
+              sourceTag: 'type:contract',
+              onlyDependOnLibsWithTags: [],
+              bannedExternalImports: infrastructure,
+            },
             {
               sourceTag: 'type:util',
               onlyDependOnLibsWithTags: ['type:domain', 'type:contract', 'type:util'],
