@@ -69,7 +69,7 @@ const devicesOf = async (tenantId: string) => {
   const all: { mac: string; firmwareVersion: string; siteId: string }[] = [];
   let cursor: string | null = null;
   do {
-    const page = await api(
+    const page: { body: { items: typeof all; nextCursor: string | null } } = await api(
       base,
       apiKey,
       'GET',
