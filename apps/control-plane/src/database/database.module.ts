@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { BrokerEndpoint } from '../infra/runtime.js';
+import { AuthenticationService } from '../common/auth/authentication.service.js';
 import { TenantDb } from './tenant-db.js';
 
 /** Provides the application's data source (opened by the bootstrap), TenantDb and the broker endpoint. */
@@ -14,8 +15,9 @@ export class DatabaseModule {
         { provide: DataSource, useValue: dataSource },
         { provide: BrokerEndpoint, useValue: broker },
         TenantDb,
+        AuthenticationService,
       ],
-      exports: [DataSource, BrokerEndpoint, TenantDb],
+      exports: [DataSource, BrokerEndpoint, TenantDb, AuthenticationService],
     };
   }
 }

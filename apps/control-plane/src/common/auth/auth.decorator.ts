@@ -11,7 +11,7 @@ export const Auth = createParamDecorator((_data: unknown, context: ExecutionCont
   const request = context.switchToHttp().getRequest<Record<symbol, Principal | undefined>>();
   const principal = request[PRINCIPAL];
   if (!principal) {
-    throw new Error('@Auth() used on a route whose request was not authenticated by ApiKeyGuard');
+    throw new Error('@Auth() used on a route whose request was not authenticated by AuthGuard');
   }
   return principal;
 });

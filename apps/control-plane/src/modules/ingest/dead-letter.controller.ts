@@ -5,6 +5,7 @@ import { IsOptional, IsUUID } from 'class-validator';
 import { AppException, ErrorCode } from '../../common/errors/app-exception.js';
 import { PageQuery } from '../../common/pagination.js';
 import { Auth } from '../../common/auth/auth.decorator.js';
+import { RequirePermission } from '../../common/auth/require-permission.decorator.js';
 import type { Principal } from '../../common/auth/principal.js';
 import { TenantDb } from '../../database/tenant-db.js';
 
@@ -44,6 +45,7 @@ export class DeadLetterController {
   constructor(private readonly tenantDb: TenantDb) {}
 
   @Get()
+  @RequirePermission('ingest:read')
   async list(@Auth() auth: Principal, @Query() query: ListDeadLettersQuery) {
     const limit = query.limit ?? 100;
     const before = decodeDeadLetterCursor(query.cursor);
@@ -76,6 +78,7 @@ export class DeadLetterController {
   }
 
   @Get('summary')
+  @RequirePermission('ingest:read')
   summary(@Auth() auth: Principal) {
     return this.tenantDb.run(auth.scope, async (tx) => {
       const rows = (await tx.db.query(

@@ -1,7 +1,8 @@
 /** Organization API keys: `mfk_<keyId>_<secret>`, shown once, stored as a hash. */
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
-import { organizationScope, type Principal } from '../../common/auth/principal.js';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { AuthenticationService, type CredentialResolver } from '../../common/auth/authentication.service.js';
+import { apiKeyPrincipal, type Principal } from '../../common/auth/principal.js';
 import { hashSecret, newSecret, secretMatches } from '../../common/secrets.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
 import { OrgApiKeyEntity } from './organization.entity.js';
@@ -10,8 +11,19 @@ const KEY_PATTERN =
   /^mfk_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 @Injectable()
-export class ApiKeyService {
-  constructor(private readonly tenantDb: TenantDb) {}
+export class ApiKeyService implements OnModuleInit, CredentialResolver {
+  constructor(
+    private readonly tenantDb: TenantDb,
+    private readonly authentication: AuthenticationService,
+  ) {}
+
+  onModuleInit(): void {
+    this.authentication.register('mfk_', this);
+  }
+
+  resolve(token: string): Promise<Principal | null> {
+    return this.authenticate(token);
+  }
 
   async authenticate(token: string): Promise<Principal | null> {
     const match = KEY_PATTERN.exec(token);
@@ -25,13 +37,7 @@ export class ApiKeyService {
           WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
         [key.id],
       );
-      return {
-        kind: 'api_key',
-        id: key.id,
-        organizationId: key.organizationId,
-        roles: ['org_admin'],
-        scope: organizationScope(key.organizationId),
-      } satisfies Principal;
+      return apiKeyPrincipal(key.id, key.organizationId);
     });
   }
 

@@ -1,0 +1,65 @@
+/**
+ * The permission matrix: every action a route can perform, and which role may perform it. This file is
+ * the one source; the guard enforces it per route, the tests walk it, the README renders it.
+ */
+export const PERMISSIONS = [
+  'organization:read',
+  'tenant:read',
+  'tenant:write',
+  'site:read',
+  'site:write',
+  'enrollment:read',
+  'enrollment:write',
+  'agent:read',
+  'device:read',
+  'ingest:read',
+  'user:read',
+  'user:write',
+  'audit:read',
+  'audit:export',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export const ROLES = ['msp_admin', 'msp_technician', 'practice_admin', 'practice_viewer', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** MSP roles act across the organization's tenants (a technician may be limited to some); practice roles within one. */
+export const ORGANIZATION_ROLES: readonly Role[] = ['msp_admin', 'msp_technician', 'auditor'];
+
+const READ_INVENTORY: Permission[] = ['tenant:read', 'site:read', 'agent:read', 'device:read'];
+
+export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  msp_admin: PERMISSIONS,
+  msp_technician: [
+    'organization:read',
+    ...READ_INVENTORY,
+    'site:write',
+    'enrollment:read',
+    'enrollment:write',
+    'ingest:read',
+  ],
+  practice_admin: [
+    ...READ_INVENTORY,
+    'site:write',
+    'enrollment:read',
+    'enrollment:write',
+    'ingest:read',
+    'user:read',
+    'user:write',
+    'audit:read',
+  ],
+  practice_viewer: READ_INVENTORY,
+  auditor: [
+    'organization:read',
+    ...READ_INVENTORY,
+    'enrollment:read',
+    'ingest:read',
+    'user:read',
+    'audit:read',
+    'audit:export',
+  ],
+};
+
+export function permissionsOf(role: Role): ReadonlySet<Permission> {
+  return new Set(ROLE_PERMISSIONS[role]);
+}
