@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { HttpExceptionFilter } from './common/errors/http-exception.filter.js';
+import { securityHeaders } from './common/security-headers.middleware.js';
 import type { AppConfig } from './config/app-config.js';
 import { appDataSource, migrationDataSource, type DatabaseTarget } from './database/data-source.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './infra/embedded-broker.js';
@@ -122,6 +123,8 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
       },
     );
     cleanup.push(() => app.close());
+    // Before the body parser, so even a refused body gets the headers.
+    app.use(securityHeaders);
     app.useBodyParser('json', { limit: '64kb' });
     app.setGlobalPrefix('api/v1');
     app.useGlobalPipes(

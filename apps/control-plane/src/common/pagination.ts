@@ -46,3 +46,6 @@ export function toPage<T extends { id: string }>(rows: T[], limit: number): Page
     nextCursor: rows.length > limit && last ? Buffer.from(last.id, 'utf8').toString('base64url') : null,
   };
 }
+
+/** For routes that take no query parameters: with the global ValidationPipe, any parameter is refused. */
+export class NoQuery {}

@@ -48,6 +48,7 @@ const schema = z.object({
   AGENT_INVENTORY_INTERVAL_SEC: seconds.default(300),
   AGENT_HEALTH_INTERVAL_SEC: seconds.default(60),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  ENROLL_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
 });
 
 export type AppConfig = z.infer<typeof schema> & {

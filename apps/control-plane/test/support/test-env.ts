@@ -60,6 +60,8 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     MQTT_SHARE_GROUP: `test-${randomBytes(4).toString('hex')}`,
+    // Tests enroll many agents from one address; the limit itself is tested with a low value.
+    ENROLL_RATE_LIMIT_PER_MINUTE: '10000',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...(realBroker ? { MQTT_URL: realBroker } : {}),
     ...env,

@@ -3,7 +3,7 @@ import { Controller, Get, HttpStatus, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsOptional, IsUUID } from 'class-validator';
 import { AppException, ErrorCode } from '../../common/errors/app-exception.js';
-import { PageQuery } from '../../common/pagination.js';
+import { NoQuery, PageQuery } from '../../common/pagination.js';
 import { Auth } from '../../common/auth/auth.decorator.js';
 import { RequirePermission } from '../../common/auth/require-permission.decorator.js';
 import type { Principal } from '../../common/auth/principal.js';
@@ -79,7 +79,7 @@ export class DeadLetterController {
 
   @Get('summary')
   @RequirePermission('ingest:read')
-  summary(@Auth() auth: Principal) {
+  summary(@Auth() auth: Principal, @Query() _query: NoQuery) {
     return this.tenantDb.run(auth.scope, async (tx) => {
       const rows = (await tx.db.query(
         `SELECT reason, count(*)::int AS count FROM dead_letters

@@ -1,8 +1,9 @@
-import { Controller, Get, Param, ParseUUIDPipe } from '@nestjs/common';
+import { Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Auth } from '../../common/auth/auth.decorator.js';
 import { RequirePermission } from '../../common/auth/require-permission.decorator.js';
 import type { Principal } from '../../common/auth/principal.js';
+import { PageQuery } from '../../common/pagination.js';
 import { OrganizationService } from './organization.service.js';
 
 @ApiTags('organizations')
@@ -13,8 +14,8 @@ export class OrganizationController {
 
   @Get()
   @RequirePermission('organization:read')
-  list(@Auth() auth: Principal) {
-    return this.organizations.list(auth).then((items) => ({ items, nextCursor: null }));
+  list(@Auth() auth: Principal, @Query() query: PageQuery) {
+    return this.organizations.list(auth, query);
   }
 
   @Get(':id')

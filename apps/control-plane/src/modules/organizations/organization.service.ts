@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
+import { decodeCursor, toPage, type Page, type PageQuery } from '../../common/pagination.js';
 import { TenantDb } from '../../database/tenant-db.js';
 import { ApiKeyService } from './api-key.service.js';
 import { OrganizationEntity } from './organization.entity.js';
@@ -19,12 +20,20 @@ export class OrganizationService {
     private readonly apiKeys: ApiKeyService,
   ) {}
 
-  list(auth: Principal): Promise<OrganizationEntity[]> {
-    return this.tenantDb.run(auth.scope, (tx) =>
-      tx.db
+  /** A principal belongs to one organization, so the list has at most one entry; it pages like every list. */
+  list(auth: Principal, query: PageQuery): Promise<Page<OrganizationEntity>> {
+    const limit = query.limit ?? 100;
+    const after = decodeCursor(query.cursor);
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const qb = tx.db
         .getRepository(OrganizationEntity)
-        .find({ where: { id: auth.organizationId }, order: { id: 'ASC' } }),
-    );
+        .createQueryBuilder('o')
+        .where('o.id = :id', { id: auth.organizationId })
+        .orderBy('o.id', 'ASC')
+        .limit(limit + 1);
+      if (after) qb.andWhere('o.id > :after', { after });
+      return toPage(await qb.getMany(), limit);
+    });
   }
 
   async get(auth: Principal, id: string): Promise<OrganizationEntity> {

@@ -1,0 +1,105 @@
+// Tenant isolation over HTTP, generated from the application's own route table (its OpenAPI document):
+// for every route that takes an id, a principal outside the object's tenant gets 404 and nothing changes;
+// every list answers none of another organization's objects. A new route with an id needs a fixture
+// below, or this suite fails naming it.
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrganizationService } from '../src/modules/organizations/organization.service.js';
+import { ApiClient } from './support/api-client.js';
+import { fingerprint } from './support/db-fingerprint.js';
+import { fillPath, routeTable, type Route } from './support/route-table.js';
+import { createTenantSession, device, expectOk, type EnrolledAgent } from './support/tenant-session.js';
+import { startTestControlPlane, type TestControlPlane } from './support/test-env.js';
+
+let cp: TestControlPlane;
+let owner: pg.Client;
+let routes: Route[];
+let agent: EnrolledAgent;
+let outsider: ApiClient;
+/** Org 1's objects by the collection their route starts with. */
+const victim: Record<string, string> = {};
+
+/** A body that passes validation for each writable route, so a refusal can only come from the scope. */
+const VALID_BODIES: Record<string, unknown> = {
+  'PATCH /api/v1/tenants/{id}': { name: 'Renamed by an outsider' },
+  'PATCH /api/v1/sites/{id}': { name: 'Renamed by an outsider', county: 'Broward' },
+};
+
+beforeAll(async () => {
+  cp = await startTestControlPlane();
+  owner = await cp.owner();
+  const session = await createTenantSession(cp);
+  agent = await session.enrollAgent();
+  await agent.publishInventory(1, [device(1), device(2)]);
+  await agent.waitForAck(1);
+  const devices = await expectOk(session.api.get(`/devices?tenantId=${session.tenant.id}`));
+  const token = await session.issueToken();
+  Object.assign(victim, {
+    organizations: session.tenant.organizationId,
+    tenants: session.tenant.id,
+    sites: session.site.id,
+    'enrollment-tokens': token.id,
+    agents: agent.identity.agentId,
+    devices: devices.items[0].id,
+  });
+  const other = await cp.app
+    .get(OrganizationService)
+    .create('Outsider MSP', `outsider-${randomUUID().slice(0, 8)}`);
+  outsider = new ApiClient(cp.httpUrl, other.apiKey.token);
+  await createTenantSession(cp, 'Outsider practice', { apiKey: other.apiKey.token });
+  routes = await routeTable(cp.httpUrl);
+});
+
+afterAll(async () => {
+  await agent?.close();
+  await owner?.end();
+  await cp?.stop();
+});
+
+const collectionOf = (route: Route) => route.path.replace(/^\/api\/v1\//, '').split('/')[0] as string;
+
+describe('routes that take an id', () => {
+  it('the route table has them', () => {
+    expect(routes.filter((r) => r.pathParams.length > 0).length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('every one answers 404 to another organization and changes nothing', async () => {
+    const before = await fingerprint(owner);
+    const results: string[] = [];
+    for (const route of routes.filter((r) => r.pathParams.includes('id') && !r.public)) {
+      const id = victim[collectionOf(route)];
+      if (!id)
+        throw new Error(`no fixture for ${route.method} ${route.path}: add the collection to this suite`);
+      const body = route.hasBody ? (VALID_BODIES[`${route.method} ${route.path}`] ?? {}) : undefined;
+      const path = fillPath(route.path, { id }).replace(/^\/api\/v1/, '');
+      const response = await outsider.request(route.method, path, body);
+      results.push(`${route.method} ${route.path} → ${response.status} ${response.body?.error?.code}`);
+    }
+    expect(results.length).toBeGreaterThan(0);
+    for (const line of results) expect(line).toMatch(/→ 404 NOT_FOUND$/);
+    expect(await fingerprint(owner)).toEqual(before);
+  });
+});
+
+describe('list routes', () => {
+  it("answer none of another organization's objects", async () => {
+    const lists = routes.filter((r) => r.method === 'GET' && r.pathParams.length === 0 && !r.public);
+    expect(lists.length).toBeGreaterThanOrEqual(6);
+    const ids = Object.values(victim);
+    for (const route of lists) {
+      const response = await outsider.get(route.path.replace(/^\/api\/v1/, ''));
+      expect(response.status, `${route.path}`).toBeLessThan(300);
+      const text = JSON.stringify(response.body);
+      for (const id of ids) expect(text, `${route.path} leaks ${id}`).not.toContain(id);
+    }
+  });
+
+  it('filtering a list by another tenant answers nothing rather than an error that confirms it exists', async () => {
+    for (const path of ['/sites', '/agents', '/devices', '/enrollment-tokens', '/dead-letters']) {
+      const response = await outsider.get(`${path}?tenantId=${victim.tenants}`);
+      expect(response.status, path).toBe(200);
+      expect(response.body.items, path).toEqual([]);
+    }
+  });
+});
