@@ -2,7 +2,7 @@
 import { HttpStatus } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, IsUUID, Max, Min } from 'class-validator';
 import { AppException, ErrorCode } from './errors/app-exception.js';
 
 export class PageQuery {
@@ -18,6 +18,19 @@ export class PageQuery {
   @IsOptional()
   @IsString()
   cursor?: string;
+}
+
+/** The filters every list of site-level objects (agents, devices, enrollment tokens) accepts. */
+export class TenantSiteQuery extends PageQuery {
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  tenantId?: string;
+
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  siteId?: string;
 }
 
 export interface Page<T> {

@@ -16,16 +16,24 @@ type Unary<Req, Res> = (
   callback: (error: grpc.ServiceError | null, response?: Res) => void,
 ) => void;
 
-export function enrollmentClient(address: string) {
+/** The `medfleet.v1` service constructors, loaded from the contract's .proto files as agents load them. */
+export function medfleetServices(): Record<
+  string,
+  new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client
+> {
   const definition = protoLoader.loadSync(
     PROTO_FILES.map((file) => path.join(PROTO_ROOT, file)),
     PROTO_LOADER_OPTIONS,
   );
-  const loaded = grpc.loadPackageDefinition(definition) as any;
-  const client = new loaded.medfleet.v1.Enrollment(
-    address,
-    grpc.credentials.createInsecure(),
-  ) as grpc.Client & {
+  return (grpc.loadPackageDefinition(definition) as any).medfleet.v1;
+}
+
+export function enrollmentClient(address: string) {
+  const Enrollment = medfleetServices().Enrollment as new (
+    a: string,
+    c: grpc.ChannelCredentials,
+  ) => grpc.Client;
+  const client = new Enrollment(address, grpc.credentials.createInsecure()) as grpc.Client & {
     Enroll: Unary<EnrollRequest, EnrollResponse>;
   };
   return {

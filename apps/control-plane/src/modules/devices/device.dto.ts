@@ -1,19 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, IsUUID, Length } from 'class-validator';
+import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { DEVICE_CATEGORIES, type DeviceCategory } from '@medfleet/contracts';
-import { PageQuery } from '../../common/pagination.js';
+import { TenantSiteQuery } from '../../common/pagination.js';
 
-export class ListDevicesQuery extends PageQuery {
-  @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional()
-  @IsUUID()
-  tenantId?: string;
-
-  @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional()
-  @IsUUID()
-  siteId?: string;
-
+export class ListDevicesQuery extends TenantSiteQuery {
   @ApiPropertyOptional({ enum: DEVICE_CATEGORIES })
   @IsOptional()
   @IsIn(DEVICE_CATEGORIES)

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
-import { PageQuery } from '../../common/pagination.js';
+import { TenantSiteQuery } from '../../common/pagination.js';
 
 export class CreateEnrollmentTokenDto {
   @ApiProperty({ format: 'uuid', description: 'The site the enrolled agents will belong to' })
@@ -28,14 +28,5 @@ export class CreateEnrollmentTokenDto {
   maxUses?: number;
 }
 
-export class ListEnrollmentTokensQuery extends PageQuery {
-  @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional()
-  @IsUUID()
-  siteId?: string;
-
-  @ApiPropertyOptional({ format: 'uuid' })
-  @IsOptional()
-  @IsUUID()
-  tenantId?: string;
-}
+/** Filters by tenant and site, like every list of site-level objects. */
+export class ListEnrollmentTokensQuery extends TenantSiteQuery {}
