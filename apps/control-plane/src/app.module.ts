@@ -7,9 +7,11 @@ import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { BrokerEndpoint } from './infra/runtime.js';
 import { AgentModule } from './modules/agents/agent.module.js';
+import { AuditModule } from './modules/audit/audit.module.js';
 import { DeviceModule } from './modules/devices/device.module.js';
 import { EnrollmentModule } from './modules/enrollment/enrollment.module.js';
 import { HealthModule } from './modules/health/health.module.js';
+import { IdentityModule } from './modules/identity/identity.module.js';
 import { IngestModule } from './modules/ingest/ingest.module.js';
 import { OrganizationModule } from './modules/organizations/organization.module.js';
 import { SiteModule } from './modules/sites/site.module.js';
@@ -29,7 +31,9 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(options.config),
         DatabaseModule.forRoot(options.dataSource, options.broker),
+        AuditModule,
         OrganizationModule,
+        IdentityModule,
         TenantModule,
         SiteModule,
         EnrollmentModule,

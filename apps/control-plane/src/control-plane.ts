@@ -136,7 +136,6 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
       }),
     );
     app.useGlobalFilters(new HttpExceptionFilter(logger));
-    app.enableShutdownHooks();
     app.disable('x-powered-by');
 
     const document = SwaggerModule.createDocument(
@@ -145,7 +144,11 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
         .setTitle('Medfleet control plane')
         .setDescription('Device inventory and fleet operations for MSPs securing connected medical devices.')
         .setVersion('1')
-        .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Organization API key (mfk_…)' })
+        .addBearerAuth({
+          type: 'http',
+          scheme: 'bearer',
+          description: 'Session (mfs_…), personal token (mfp_…) or organization API key (mfk_…)',
+        })
         .build(),
     );
     SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs/openapi.json' });

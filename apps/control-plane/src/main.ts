@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-/** `medfleet-control-plane [serve|migrate|create-organization]`: the control plane's command line. */
+/** `medfleet-control-plane [serve|migrate|create-organization|verify-audit|…]`: the control plane's command line. */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type AppConfig } from './config/app-config.js';
 import { createLogger } from './infra/logger.js';
 import { migrate, startControlPlane } from './control-plane.js';
 import { OrganizationService } from './modules/organizations/organization.service.js';
+import { operatorActor } from './modules/audit/audit-event.js';
+import { runAuditCommand } from './modules/audit/audit.cli.js';
+import { IDENTITY_OPTIONS, IDENTITY_USAGE, runIdentityCommand } from './modules/identity/identity.cli.js';
 
 const USAGE = `Usage: medfleet-control-plane [command]
 
@@ -12,6 +15,13 @@ Commands:
   serve                                   run the control plane (default)
   migrate                                 apply database migrations and exit (needs DATABASE_URL)
   create-organization --name N --slug S   create an MSP organization and print its API key once
+  verify-audit [--tenant ID] [--json]     verify the audit trail's hash chains and checkpoints
+                                          (exit 0 intact, 1 broken; names the first broken entry)
+  checkpoint-audit [--tenant ID]          sign the head of every audit chain now
+  purge-audit [--tenant ID] [--dry-run]   remove audit entries older than AUDIT_RETENTION_YEARS, up to a
+                                          signed checkpoint (the chain stays verifiable)
+  The audit commands connect as the database owner; on the embedded database, stop the server first.
+${IDENTITY_USAGE}
 
 Configuration comes from the environment; see the README's configuration table.`;
 
@@ -19,7 +29,15 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, slug: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      name: { type: 'string' },
+      slug: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      tenant: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      ...IDENTITY_OPTIONS,
+    },
   });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -60,7 +78,9 @@ async function main(argv: string[]): Promise<number> {
         logger.child({}, { level: 'warn' }),
       );
       try {
-        const created = await running.app.get(OrganizationService).create(values.name, values.slug);
+        const created = await running.app
+          .get(OrganizationService)
+          .create(values.name, values.slug, operatorActor('create-organization'));
         process.stdout.write(
           `organization ${created.organization.id}\nMEDFLEET_API_KEY=${created.apiKey.token}\n`,
         );
@@ -69,6 +89,17 @@ async function main(argv: string[]): Promise<number> {
         await running.close();
       }
     }
+    case 'verify-audit':
+    case 'checkpoint-audit':
+    case 'purge-audit':
+      return runAuditCommand(command, config, logger, {
+        tenantId: values.tenant,
+        dryRun: values['dry-run'],
+        json: values.json,
+      });
+    case 'create-user':
+    case 'configure-oidc':
+      return runIdentityCommand(command, config, logger, values);
     case 'serve': {
       const running = await startControlPlane(config, logger);
       if (running.initialApiKey) {

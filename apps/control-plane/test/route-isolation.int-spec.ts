@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrganizationService } from '../src/modules/organizations/organization.service.js';
 import { ApiClient } from './support/api-client.js';
 import { fingerprint } from './support/db-fingerprint.js';
+import { personalTokenOf, signInAs } from './support/identity-session.js';
 import { fillPath, routeTable, type Route } from './support/route-table.js';
 import { createTenantSession, device, expectOk, type EnrolledAgent } from './support/tenant-session.js';
 import { startTestControlPlane, type TestControlPlane } from './support/test-env.js';
@@ -24,6 +25,13 @@ const victim: Record<string, string> = {};
 const VALID_BODIES: Record<string, unknown> = {
   'PATCH /api/v1/tenants/{id}': { name: 'Renamed by an outsider' },
   'PATCH /api/v1/sites/{id}': { name: 'Renamed by an outsider', county: 'Broward' },
+  'PATCH /api/v1/users/{id}': { displayName: 'Renamed by an outsider' },
+  'PUT /api/v1/organizations/{id}/oidc': {
+    issuer: 'https://idp.example',
+    clientId: 'outsider',
+    clientSecret: 'outsider-secret',
+    allowedEmailDomains: ['outsider.example'],
+  },
 };
 
 beforeAll(async () => {
@@ -35,6 +43,8 @@ beforeAll(async () => {
   await agent.waitForAck(1);
   const devices = await expectOk(session.api.get(`/devices?tenantId=${session.tenant.id}`));
   const token = await session.issueToken();
+  const victimUser = await signInAs(cp, 'practice_admin', { tenantId: session.tenant.id });
+  const victimToken = await personalTokenOf(victimUser, ['tenant:read']);
   Object.assign(victim, {
     organizations: session.tenant.organizationId,
     tenants: session.tenant.id,
@@ -42,6 +52,9 @@ beforeAll(async () => {
     'enrollment-tokens': token.id,
     agents: agent.identity.agentId,
     devices: devices.items[0].id,
+    users: victimUser.user.id,
+    // POST /auth/tokens/{id}/revoke: a personal token of organization 1's user.
+    auth: victimToken.id,
   });
   const other = await cp.app
     .get(OrganizationService)

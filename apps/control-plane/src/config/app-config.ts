@@ -49,6 +49,39 @@ const schema = z.object({
   AGENT_HEALTH_INTERVAL_SEC: seconds.default(60),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   ENROLL_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
+  // Identity: sign-in, sessions, personal tokens, OpenID Connect.
+  PUBLIC_BASE_URL: url(['http:', 'https:']).optional(),
+  SESSION_IDLE_TIMEOUT_SEC: seconds.default(900),
+  SESSION_ABSOLUTE_TIMEOUT_SEC: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86_400)
+    .default(8 * 3600),
+  SIGN_IN_MAX_FAILED_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  SIGN_IN_LOCKOUT_SEC: seconds.default(900),
+  SIGN_IN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
+  PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(1024).max(1_048_576).default(19_456),
+  PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1).max(20).default(2),
+  PERSONAL_TOKEN_MAX_DAYS: z.coerce.number().int().min(1).max(366).default(365),
+  SECRETS_ENCRYPTION_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 random bytes, base64-encoded')
+    .optional(),
+  OIDC_ALLOW_HTTP_ISSUERS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  OIDC_LOGIN_TIMEOUT_SEC: seconds.default(600),
+  // Audit trail: checkpoint signing key, checkpoint spacing, retention (HIPAA: at least six years).
+  AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  AUDIT_RETENTION_YEARS: z.coerce
+    .number()
+    .int()
+    .min(6, 'must be at least 6 (HIPAA keeps documentation six years)')
+    .max(100)
+    .default(6),
 });
 
 export type AppConfig = z.infer<typeof schema> & {

@@ -1,8 +1,10 @@
 /** TypeORM data sources: one owner connection for migrations, one pool whose sessions run as the app role. */
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { APP_ROLE, Foundation1764720000000 } from './migrations/1764720000000-foundation.js';
+import { Identity1764720200000 } from './migrations/1764720200000-identity.js';
+import { Audit1764720100000 } from './migrations/1764720100000-audit.js';
 
-export const MIGRATIONS = [Foundation1764720000000];
+export const MIGRATIONS = [Foundation1764720000000, Identity1764720200000, Audit1764720100000];
 
 export interface DatabaseTarget {
   url: string;

@@ -3,6 +3,8 @@
  * the one source; the guard enforces it per route, the tests walk it, the README renders it.
  */
 export const PERMISSIONS = [
+  /** One's own account: profile, password, MFA, sign-out, personal tokens. Every role has it. */
+  'account:self',
   'organization:read',
   'tenant:read',
   'tenant:write',
@@ -26,7 +28,13 @@ export type Role = (typeof ROLES)[number];
 /** MSP roles act across the organization's tenants (a technician may be limited to some); practice roles within one. */
 export const ORGANIZATION_ROLES: readonly Role[] = ['msp_admin', 'msp_technician', 'auditor'];
 
-const READ_INVENTORY: Permission[] = ['tenant:read', 'site:read', 'agent:read', 'device:read'];
+const READ_INVENTORY: Permission[] = [
+  'account:self',
+  'tenant:read',
+  'site:read',
+  'agent:read',
+  'device:read',
+];
 
 export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   msp_admin: PERMISSIONS,

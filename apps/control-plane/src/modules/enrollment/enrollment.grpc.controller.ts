@@ -51,7 +51,7 @@ export class EnrollmentGrpcController {
       });
     }
     try {
-      return await this.enrollment.enroll(request);
+      return await this.enrollment.enroll(request, { ip: address });
     } catch (error) {
       if (error instanceof EnrollmentException) {
         throw new RpcException({ code: GRPC_STATUS[error.code], message: error.message });

@@ -16,6 +16,8 @@ import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { TenantDb } from '../../database/tenant-db.js';
 import { BrokerEndpoint } from '../../infra/runtime.js';
+import { agentActor, principalActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import { SiteService } from '../sites/site.service.js';
 import { AgentEntity } from '../agents/agent.entity.js';
 import type { CreateEnrollmentTokenDto, ListEnrollmentTokensQuery } from './enrollment-token.dto.js';
@@ -48,6 +50,7 @@ export class EnrollmentService {
     private readonly sites: SiteService,
     private readonly broker: BrokerEndpoint,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly audit: AuditService,
   ) {}
 
   /** Creates a token for a site; the token itself is returned once and only its hash is kept. */
@@ -70,7 +73,16 @@ export class EnrollmentService {
         maxUses: dto.maxUses ?? 1,
         createdBy: `${auth.kind}:${auth.id}`,
       });
-      return { ...view(await repo.findOneByOrFail({ tenantId: site.tenantId, id })), token };
+      const created = view(await repo.findOneByOrFail({ tenantId: site.tenantId, id }));
+      // The token itself is shown once to the caller and never recorded.
+      await this.audit.record(tx, {
+        action: 'enrollment_token.create',
+        actor: principalActor(auth),
+        tenantId: site.tenantId,
+        target: { type: 'enrollment_token', id },
+        after: created,
+      });
+      return { ...created, token };
     });
   }
 
@@ -101,20 +113,29 @@ export class EnrollmentService {
   revokeToken(auth: Principal, id: string): Promise<EnrollmentTokenView> {
     return this.tenantDb.run(auth.scope, async (tx) => {
       const token = await this.requireToken(tx.db, tx.tenantIds, id);
-      if (!token.revokedAt) {
-        await tx.db
-          .getRepository(EnrollmentTokenEntity)
-          .update({ tenantId: token.tenantId, id }, { revokedAt: new Date() });
-      }
-      return view(await this.requireToken(tx.db, tx.tenantIds, id));
+      if (token.revokedAt) return view(token);
+      await tx.db
+        .getRepository(EnrollmentTokenEntity)
+        .update({ tenantId: token.tenantId, id }, { revokedAt: new Date() });
+      const revoked = view(await this.requireToken(tx.db, tx.tenantIds, id));
+      await this.audit.record(tx, {
+        action: 'enrollment_token.revoke',
+        actor: principalActor(auth),
+        tenantId: token.tenantId,
+        target: { type: 'enrollment_token', id },
+        before: view(token),
+        after: revoked,
+      });
+      return revoked;
     });
   }
 
   /**
    * Exchanges a token for an agent identity. The token names its tenant, so the whole exchange runs
-   * tenant-scoped like any other request; a token for another tenant simply is not found.
+   * tenant-scoped like any other request; a token for another tenant simply is not found. `source` is the
+   * agent's address, for the audit trail.
    */
-  async enroll(request: EnrollRequest): Promise<EnrollResponse> {
+  async enroll(request: EnrollRequest, source: { ip?: string | null } = {}): Promise<EnrollResponse> {
     if (request.protocolVersion !== PROTOCOL_VERSION) {
       throw new EnrollmentException(
         EnrollmentErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
@@ -130,7 +151,11 @@ export class EnrollmentService {
       throw new EnrollmentException(EnrollmentErrorCode.INVALID_FACTS, 'macAddresses must be MAC addresses');
     }
 
-    return this.tenantDb.run({ organizationId: null, tenantIds: [parsed.tenantId] }, async (tx) => {
+    // A refusal of a real token is recorded after its transaction rolled back; unknown tokens are not, so
+    // that nobody can fill a tenant's audit trail by guessing.
+    let refused: { token: EnrollmentTokenEntity; state: EnrollmentTokenView['state'] } | null = null;
+    const scope = { organizationId: null, tenantIds: [parsed.tenantId] };
+    const exchange = this.tenantDb.run<EnrollResponse>(scope, async (tx) => {
       const tokenHash = hashSecret(request.token);
       const token = await tx.db
         .getRepository(EnrollmentTokenEntity)
@@ -144,6 +169,7 @@ export class EnrollmentService {
       if (!token)
         throw new EnrollmentException(EnrollmentErrorCode.TOKEN_INVALID, 'the enrollment token is not valid');
       const state = tokenState(token, new Date());
+      if (state !== 'active') refused = { token, state };
       if (state === 'revoked')
         throw new EnrollmentException(EnrollmentErrorCode.TOKEN_REVOKED, 'the token was revoked');
       if (state === 'expired') {
@@ -189,6 +215,15 @@ export class EnrollmentService {
         `INSERT INTO agent_credentials (agent_id, tenant_id, site_id, secret_hash) VALUES ($1, $2, $3, $4)`,
         [agentId, site.tenantId, site.id, hashSecret(secret)],
       );
+      await this.audit.record(tx, {
+        action: 'agent.enroll',
+        actor: agentActor(agentId, agent.hostname, `enrollment_token:${token.id}`),
+        tenantId: site.tenantId,
+        target: { type: 'agent', id: agentId },
+        source: { ip: source.ip ?? null, userAgent: null },
+        after: agent,
+        details: { enrollmentTokenId: token.id, tokenUses: token.uses + 1, tokenMaxUses: token.maxUses },
+      });
       const address = { tenantId: site.tenantId, siteId: site.id, agentId };
       return {
         agentId,
@@ -212,6 +247,27 @@ export class EnrollmentService {
         },
         siteTimeZone: site.timeZone,
       };
+    });
+    return exchange.catch(async (error: unknown) => {
+      if (refused) {
+        await this.audit.recordStandalone(
+          { organizationId: null, tenantIds: [refused.token.tenantId] },
+          {
+            action: 'agent.enroll_failed',
+            actor: {
+              kind: 'anonymous',
+              id: null,
+              display: clip(facts?.hostname, 253, 'unknown'),
+              credential: `enrollment_token:${refused.token.id}`,
+            },
+            tenantId: refused.token.tenantId,
+            target: { type: 'enrollment_token', id: refused.token.id },
+            source: { ip: source.ip ?? null, userAgent: null },
+            details: { reason: refused.state, serial: clip(facts?.serial, 128, 'unknown') },
+          },
+        );
+      }
+      throw error;
     });
   }
 

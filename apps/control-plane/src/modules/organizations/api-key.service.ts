@@ -5,6 +5,8 @@ import { AuthenticationService, type CredentialResolver } from '../../common/aut
 import { apiKeyPrincipal, type Principal } from '../../common/auth/principal.js';
 import { hashSecret, newSecret, secretMatches } from '../../common/secrets.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import { systemActor, type AuditActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import { OrgApiKeyEntity } from './organization.entity.js';
 
 const KEY_PATTERN =
@@ -15,6 +17,7 @@ export class ApiKeyService implements OnModuleInit, CredentialResolver {
   constructor(
     private readonly tenantDb: TenantDb,
     private readonly authentication: AuthenticationService,
+    private readonly audit: AuditService,
   ) {}
 
   onModuleInit(): void {
@@ -42,12 +45,24 @@ export class ApiKeyService implements OnModuleInit, CredentialResolver {
   }
 
   /** Creates a key inside an organization-scoped transaction; the returned token is never stored. */
-  async create(tx: TenantTx, organizationId: string, name: string): Promise<{ id: string; token: string }> {
+  async create(
+    tx: TenantTx,
+    organizationId: string,
+    name: string,
+    actor: AuditActor = systemActor('control plane'),
+  ): Promise<{ id: string; token: string }> {
     const id = randomUUID();
     const secret = newSecret();
     await tx.db
       .getRepository(OrgApiKeyEntity)
       .insert({ id, organizationId, name, keyHash: hashSecret(secret) });
+    await this.audit.record(tx, {
+      action: 'api_key.create',
+      actor,
+      organizationId,
+      target: { type: 'api_key', id },
+      after: { id, organizationId, name },
+    });
     return { id, token: `mfk_${id}_${secret}` };
   }
 }

@@ -5,6 +5,8 @@ import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import { decodeCursor, toPage, type Page, type PageQuery } from '../../common/pagination.js';
 import { TenantDb } from '../../database/tenant-db.js';
+import { systemActor, type AuditActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import { ApiKeyService } from './api-key.service.js';
 import { OrganizationEntity } from './organization.entity.js';
 
@@ -18,6 +20,7 @@ export class OrganizationService {
   constructor(
     private readonly tenantDb: TenantDb,
     private readonly apiKeys: ApiKeyService,
+    private readonly audit: AuditService,
   ) {}
 
   /** A principal belongs to one organization, so the list has at most one entry; it pages like every list. */
@@ -48,13 +51,24 @@ export class OrganizationService {
   }
 
   /** Creates an organization with its first API key (an operator action: CLI or first start). */
-  async create(name: string, slug: string): Promise<CreatedOrganization> {
+  async create(
+    name: string,
+    slug: string,
+    actor: AuditActor = systemActor('control plane'),
+  ): Promise<CreatedOrganization> {
     const id = randomUUID();
     return this.tenantDb.run({ organizationId: id, tenantIds: [] }, async (tx) => {
       const repo = tx.db.getRepository(OrganizationEntity);
       await repo.insert({ id, name, slug });
       const organization = await repo.findOneByOrFail({ id });
-      const apiKey = await this.apiKeys.create(tx, id, 'initial');
+      await this.audit.record(tx, {
+        action: 'organization.create',
+        actor,
+        organizationId: id,
+        target: { type: 'organization', id },
+        after: organization,
+      });
+      const apiKey = await this.apiKeys.create(tx, id, 'initial', actor);
       return { organization, apiKey };
     });
   }
@@ -68,6 +82,6 @@ export class OrganizationService {
       }[];
       return rows[0]?.present === true;
     });
-    return exists ? null : this.create('Default MSP', 'default');
+    return exists ? null : this.create('Default MSP', 'default', systemActor('first-start bootstrap'));
   }
 }

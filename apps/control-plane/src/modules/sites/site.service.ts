@@ -4,6 +4,8 @@ import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import { principalActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import { TenantService } from '../tenants/tenant.service.js';
 import type { CreateSiteDto, ListSitesQuery, UpdateSiteDto } from './site.dto.js';
 import { SiteEntity } from './site.entity.js';
@@ -13,6 +15,7 @@ export class SiteService {
   constructor(
     private readonly tenantDb: TenantDb,
     private readonly tenants: TenantService,
+    private readonly audit: AuditService,
   ) {}
 
   create(auth: Principal, dto: CreateSiteDto): Promise<SiteEntity> {
@@ -24,7 +27,15 @@ export class SiteService {
       }
       const id = randomUUID();
       await repo.insert({ ...dto, id });
-      return repo.findOneByOrFail({ tenantId: dto.tenantId, id });
+      const site = await repo.findOneByOrFail({ tenantId: dto.tenantId, id });
+      await this.audit.record(tx, {
+        action: 'site.create',
+        actor: principalActor(auth),
+        tenantId: site.tenantId,
+        target: { type: 'site', id },
+        after: site,
+      });
+      return site;
     });
   }
 
@@ -51,12 +62,20 @@ export class SiteService {
   update(auth: Principal, id: string, dto: UpdateSiteDto): Promise<SiteEntity> {
     return this.tenantDb.run(auth.scope, async (tx) => {
       const site = await this.require(tx, id);
-      if (Object.keys(dto).length > 0) {
-        await tx.db
-          .getRepository(SiteEntity)
-          .update({ tenantId: site.tenantId, id }, { ...dto, updatedAt: new Date() });
-      }
-      return this.require(tx, id);
+      if (Object.keys(dto).length === 0) return site;
+      await tx.db
+        .getRepository(SiteEntity)
+        .update({ tenantId: site.tenantId, id }, { ...dto, updatedAt: new Date() });
+      const after = await this.require(tx, id);
+      await this.audit.record(tx, {
+        action: 'site.update',
+        actor: principalActor(auth),
+        tenantId: site.tenantId,
+        target: { type: 'site', id },
+        before: site,
+        after,
+      });
+      return after;
     });
   }
 

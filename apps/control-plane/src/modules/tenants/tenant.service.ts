@@ -4,12 +4,17 @@ import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import { decodeCursor, toPage, type Page, type PageQuery } from '../../common/pagination.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import { principalActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import type { CreateTenantDto, UpdateTenantDto } from './tenant.dto.js';
 import { TenantEntity } from './tenant.entity.js';
 
 @Injectable()
 export class TenantService {
-  constructor(private readonly tenantDb: TenantDb) {}
+  constructor(
+    private readonly tenantDb: TenantDb,
+    private readonly audit: AuditService,
+  ) {}
 
   create(auth: Principal, dto: CreateTenantDto): Promise<TenantEntity> {
     return this.tenantDb.run(auth.scope, async (tx) => {
@@ -21,7 +26,15 @@ export class TenantService {
       }
       const id = randomUUID();
       await repo.insert({ id, organizationId: auth.organizationId, name: dto.name });
-      return repo.findOneByOrFail({ id });
+      const tenant = await repo.findOneByOrFail({ id });
+      await this.audit.record(tx, {
+        action: 'tenant.create',
+        actor: principalActor(auth),
+        tenantId: id,
+        target: { type: 'tenant', id },
+        after: tenant,
+      });
+      return tenant;
     });
   }
 
@@ -46,9 +59,18 @@ export class TenantService {
 
   update(auth: Principal, id: string, dto: UpdateTenantDto): Promise<TenantEntity> {
     return this.tenantDb.run(auth.scope, async (tx) => {
-      await this.require(tx, id);
+      const before = await this.require(tx, id);
       await tx.db.getRepository(TenantEntity).update({ id }, { name: dto.name, updatedAt: new Date() });
-      return this.require(tx, id);
+      const after = await this.require(tx, id);
+      await this.audit.record(tx, {
+        action: 'tenant.update',
+        actor: principalActor(auth),
+        tenantId: id,
+        target: { type: 'tenant', id },
+        before,
+        after,
+      });
+      return after;
     });
   }
 
