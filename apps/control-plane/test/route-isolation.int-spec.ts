@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLE_PERMISSIONS } from '../src/common/auth/permissions.js';
 import { OrganizationService } from '../src/modules/organizations/organization.service.js';
 import { ApiClient } from './support/api-client.js';
 import { fingerprint } from './support/db-fingerprint.js';
@@ -18,6 +19,7 @@ let owner: pg.Client;
 let routes: Route[];
 let agent: EnrolledAgent;
 let outsider: ApiClient;
+let neighbour: ApiClient;
 /** Org 1's objects by the collection their route starts with. */
 const victim: Record<string, string> = {};
 
@@ -61,6 +63,9 @@ beforeAll(async () => {
     .create('Outsider MSP', `outsider-${randomUUID().slice(0, 8)}`);
   outsider = new ApiClient(cp.httpUrl, other.apiKey.token);
   await createTenantSession(cp, 'Outsider practice', { apiKey: other.apiKey.token });
+  // A practice administrator of a sibling tenant in the same organization.
+  const sibling = await createTenantSession(cp);
+  neighbour = (await signInAs(cp, 'practice_admin', { tenantId: sibling.tenant.id })).api;
   routes = await routeTable(cp.httpUrl);
 });
 
@@ -91,6 +96,29 @@ describe('routes that take an id', () => {
     }
     expect(results.length).toBeGreaterThan(0);
     for (const line of results) expect(line).toMatch(/→ 404 NOT_FOUND$/);
+    expect(await fingerprint(owner)).toEqual(before);
+  });
+});
+
+describe('a user of another tenant in the same organization', () => {
+  it('gets 404 for every object of this tenant it could otherwise reach, 403 where its role has no say, and changes nothing', async () => {
+    const before = await fingerprint(owner);
+    const results: string[] = [];
+    for (const route of routes.filter((r) => r.pathParams.includes('id') && !r.public)) {
+      const id = victim[collectionOf(route)] as string;
+      const body = route.hasBody ? (VALID_BODIES[`${route.method} ${route.path}`] ?? {}) : undefined;
+      const response = await neighbour.request(
+        route.method,
+        fillPath(route.path, { id }).replace(/^\/api\/v1/, ''),
+        body,
+      );
+      const granted = ROLE_PERMISSIONS.practice_admin.includes(route.permission as never);
+      const expected = granted ? '404 NOT_FOUND' : '403 FORBIDDEN';
+      results.push(
+        `${route.method} ${route.path} → ${response.status} ${response.body?.error?.code} (expected ${expected})`,
+      );
+    }
+    for (const line of results) expect(line).toMatch(/→ (\d+ \w+) \(expected \1\)$/);
     expect(await fingerprint(owner)).toEqual(before);
   });
 });
