@@ -746,3 +746,20 @@ describe('in the database', () => {
     expect(inserted).toMatchObject({ ok: false, code: INSUFFICIENT_PRIVILEGE });
   });
 });
+
+describe('reads of people’s accounts are audited', () => {
+  it('a user read and a user list each leave one entry, naming the reader and what was read', async () => {
+    const user = await createUser(cp, 'practice_viewer', { tenantId: practiceA.tenant.id });
+    const reader = await signInAs(cp, 'practice_admin', { tenantId: practiceA.tenant.id });
+    await expectOk(reader.api.get(`/users/${user.id}`));
+    await expectOk(reader.api.get(`/users?tenantId=${practiceA.tenant.id}`));
+    const { rows } = await owner.query(
+      `SELECT action, target_id, tenant_id FROM audit_entries WHERE actor_id = $1 AND action = 'user.read' ORDER BY seq`,
+      [reader.user.id],
+    );
+    expect(rows).toEqual([
+      { action: 'user.read', target_id: user.id, tenant_id: practiceA.tenant.id },
+      { action: 'user.read', target_id: null, tenant_id: practiceA.tenant.id },
+    ]);
+  });
+});

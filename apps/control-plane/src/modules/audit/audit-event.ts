@@ -33,6 +33,7 @@ export const AUDIT_ACTIONS = [
   'auth.sign_in',
   'auth.sign_in_failed',
   'auth.sign_out',
+  'user.read',
   'audit.read',
   'audit.export',
   'audit.verify',

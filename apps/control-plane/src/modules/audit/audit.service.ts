@@ -12,7 +12,13 @@ import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { TenantDb, type TenantScope, type TenantTx } from '../../database/tenant-db.js';
 import { AuditRequestContext, MAX_USER_AGENT, normalizeIp } from './audit-context.js';
-import { principalActor, type AuditActor, type AuditEvent, type RecordedAuditEntry } from './audit-event.js';
+import {
+  principalActor,
+  type AuditAction,
+  type AuditActor,
+  type AuditEvent,
+  type RecordedAuditEntry,
+} from './audit-event.js';
 import type { AuditActorFields } from './audit-hash.util.js';
 import { AuditSigner, SIGNING_ALGORITHM } from './audit-signer.js';
 import { clipText, toAuditJson } from './audit-values.util.js';
@@ -330,25 +336,27 @@ export class AuditService implements OnModuleInit {
   }
 
   /**
-   * Records a read of the audit trail itself, once per request: in the tenant's chain when one tenant in
-   * scope was asked for, else in the organization's chain, else (a practice principal) in each of its
-   * tenants' chains. The filters are part of the entry, an out-of-scope tenant asked for included.
+   * Records a read of sensitive data (the audit trail itself, people's accounts), once per request: in the
+   * tenant's chain when one tenant in scope was asked for, else in the organization's chain, else (a
+   * practice principal) in each of its tenants' chains. The filters are part of the entry, an out-of-scope
+   * tenant asked for included. Call it inside the read's transaction: no entry, no data.
    */
-  private async recordAccess(
+  async recordAccess(
     tx: TenantTx,
     auth: Principal,
-    action: 'audit.read' | 'audit.export' | 'audit.verify' | 'audit.checkpoint',
-    tenantId: string | undefined,
+    action: AuditAction,
+    tenantId: string | undefined | null,
     details: Record<string, unknown>,
+    target: { type: string; id: string } | null = null,
   ): Promise<void> {
     const actor = principalActor(auth);
     if (tenantId && tx.tenantIds.includes(tenantId)) {
-      await this.record(tx, { action, actor, tenantId, details });
+      await this.record(tx, { action, actor, tenantId, details, target });
     } else if (tx.organizationId) {
-      await this.record(tx, { action, actor, details });
+      await this.record(tx, { action, actor, details, target });
     } else {
       for (const tenant of [...tx.tenantIds].sort())
-        await this.record(tx, { action, actor, tenantId: tenant, details });
+        await this.record(tx, { action, actor, tenantId: tenant, details, target });
     }
   }
 

@@ -99,6 +99,7 @@ export class UserService {
         after,
         limit,
       });
+      await this.audit.recordAccess(tx, auth, 'user.read', query.tenantId, { ...query, cursor: undefined });
       const now = this.clock.now();
       return toPage(
         rows.map((row) => toUserView(row, now)),
@@ -108,9 +109,11 @@ export class UserService {
   }
 
   get(auth: Principal, id: string): Promise<UserView> {
-    return this.tenantDb.run(auth.scope, async (tx) =>
-      toUserView(await this.require(tx, auth, id), this.clock.now()),
-    );
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const user = await this.require(tx, auth, id);
+      await this.audit.recordAccess(tx, auth, 'user.read', user.tenantId, {}, { type: 'user', id });
+      return toUserView(user, this.clock.now());
+    });
   }
 
   async update(auth: Principal, id: string, dto: UpdateUserDto): Promise<UserView> {
