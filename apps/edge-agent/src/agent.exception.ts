@@ -5,6 +5,7 @@ export type AgentExceptionCode =
   | 'ALREADY_ENROLLED'
   | 'STATE_INVALID'
   | 'STATE_LOCKED'
+  | 'OUTBOX_UNAVAILABLE'
   | 'ENROLLMENT_FAILED'
   | 'ENROLLMENT_REFUSED';
 

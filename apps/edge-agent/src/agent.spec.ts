@@ -2,115 +2,29 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import {
-  agentTopicPrefix,
-  downlinkTopic,
-  encodeEnvelope,
-  healthEnvelopeSchema,
-  inventoryEnvelopeSchema,
-  MESSAGE_TYPES,
-  parseTopic,
-  PROTOCOL_VERSION,
-  seqGapEnvelopeSchema,
-  uplinkTopic,
-  type AgentAddress,
-  type CommandKind,
-  type HealthEnvelope,
-  type SeqGapEnvelope,
-  type UplinkEnvelope,
-} from '@medfleet/contracts';
-import mqtt, { type MqttClient } from 'mqtt';
+import { seqGapEnvelopeSchema, uplinkTopic, type HealthEnvelope } from '@medfleet/contracts';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Agent, type AgentOptions } from './agent.js';
 import { MemoryOutbox } from './outbox.js';
+import { sqliteOutbox } from './sqlite-outbox.js';
 import { SEQ_FILE, type AgentIdentity } from './state.js';
 import { captureLogger, makeIdentity, makeTempDir, removeDirs, TEST_MQTT_URL } from './testing/fixtures.js';
+import { addressOf, closeControlPlanes, controlPlane } from './testing/control-plane.js';
 import { startTcpProxy, type TcpProxy } from './testing/tcp-proxy.js';
 import { AGENT_VERSION } from './version.js';
 
 const dirs: string[] = [];
 const agents: Agent[] = [];
-const clients: MqttClient[] = [];
 const proxies: TcpProxy[] = [];
 
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((agent) => agent.stop()));
-  await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));
+  await closeControlPlanes();
   await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   await removeDirs(dirs);
 });
 
 const waitLong = { timeout: 15_000, interval: 50 };
-
-/** Each uplink stream's envelope schema, straight from the contract. */
-const uplinkSchemas = {
-  inventory: inventoryEnvelopeSchema,
-  health: healthEnvelopeSchema,
-  events: seqGapEnvelopeSchema,
-} as const;
-
-function addressOf(identity: AgentIdentity): AgentAddress {
-  return { tenantId: identity.tenantId, siteId: identity.siteId, agentId: identity.agentId };
-}
-
-/** Plays the control plane: watches the agent's uplink topics and answers on its cmd/ topics. */
-async function controlPlane(identity: AgentIdentity) {
-  const address = addressOf(identity);
-  const client = await mqtt.connectAsync(TEST_MQTT_URL, {
-    protocolVersion: 5,
-    clientId: `test-cp-${randomUUID()}`,
-    clean: true,
-    reconnectPeriod: 0,
-  });
-  clients.push(client);
-  const received: { topic: string; envelope: UplinkEnvelope }[] = [];
-  const invalid: string[] = [];
-  client.on('message', (topic, payload) => {
-    const parsed = parseTopic(topic);
-    if (parsed?.direction !== 'uplink') return;
-    const schema = uplinkSchemas[parsed.stream as keyof typeof uplinkSchemas] as
-      (typeof uplinkSchemas)[keyof typeof uplinkSchemas] | undefined;
-    if (!schema) {
-      invalid.push(`${topic}: unexpected stream`);
-      return;
-    }
-    const result = schema.safeParse(JSON.parse(payload.toString('utf8')));
-    if (!result.success) invalid.push(`${topic}: ${result.error.message}`);
-    else if (
-      result.data.type === MESSAGE_TYPES.seqGap &&
-      result.data.body.ranges.some((r) => r.toSeq >= result.data.seq)
-    )
-      invalid.push(`${topic}: a gap must lie below its report's own seq`);
-    else received.push({ topic, envelope: result.data });
-  });
-  await client.subscribeAsync(`${agentTopicPrefix(address)}/#`, { qos: 1 });
-  let ackSeq = 0;
-  return {
-    received,
-    invalid,
-    seqs: () => received.map((message) => message.envelope.seq),
-    gapReports: () =>
-      received.flatMap((message) =>
-        message.envelope.type === MESSAGE_TYPES.seqGap ? [message.envelope as SeqGapEnvelope] : [],
-      ),
-    countOf: (seq: number) => received.filter((message) => message.envelope.seq === seq).length,
-    publish: (kind: CommandKind, payload: string | Buffer) =>
-      client.publishAsync(downlinkTopic(address, kind), payload, { qos: 1 }),
-    ack: (ackedSeq: number, agentId = identity.agentId) =>
-      client.publishAsync(
-        downlinkTopic(address, 'ack'),
-        encodeEnvelope({
-          v: PROTOCOL_VERSION,
-          agentId,
-          seq: (ackSeq += 1),
-          sentAt: new Date().toISOString(),
-          type: MESSAGE_TYPES.ack,
-          body: { ackedSeq },
-        }),
-        { qos: 1 },
-      ),
-  };
-}
 
 async function startAgent(identity: AgentIdentity, stateDir: string, options: Partial<AgentOptions> = {}) {
   const { logger, lines } = captureLogger(identity.agentId);
@@ -134,6 +48,9 @@ async function stateDir(): Promise<string> {
   dirs.push(dir);
   return dir;
 }
+
+/** The outbox that loses everything on a stop: its restart behaviour is declaring the lost seqs. */
+const inMemory = { outbox: () => new MemoryOutbox() };
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index);
 
@@ -251,11 +168,11 @@ describe('Agent against a real MQTT broker', () => {
     expect(cp.received.length).toBe(countAfterAck);
   });
 
-  it('continues its sequence after a restart and keeps a second agent off its state directory', async () => {
+  it('continues its sequence after a restart (in-memory outbox) and keeps a second agent off its state directory', async () => {
     const identity = makeIdentity({ config: { inventoryIntervalSec: 60, healthIntervalSec: 60 } });
     const cp = await controlPlane(identity);
     const dir = await stateDir();
-    const first = await startAgent(identity, dir);
+    const first = await startAgent(identity, dir, inMemory);
     await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2]), waitLong);
 
     const intruder = new Agent({ identity, stateDir: dir, logger: captureLogger().logger });
@@ -264,7 +181,7 @@ describe('Agent against a real MQTT broker', () => {
     await first.agent.stop();
     expect(first.agent.status()).toMatchObject({ state: 'stopped', connected: false, lastSeq: 2 });
 
-    const second = await startAgent(identity, dir);
+    const second = await startAgent(identity, dir, inMemory);
     await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2, 3, 4, 5]), waitLong);
     expect(cp.received.slice(2).map((message) => message.envelope.type)).toEqual([
       'agent.seq_gap',
@@ -276,12 +193,12 @@ describe('Agent against a real MQTT broker', () => {
     expect(cp.invalid).toEqual([]);
   });
 
-  it('after a restart with unacknowledged seqs, first declares them lost in a gap report, cleared by its ack', async () => {
+  it('after a restart with unacknowledged seqs lost with the in-memory outbox, first declares them lost in a gap report, cleared by its ack', async () => {
     const identity = makeIdentity({ config: { inventoryIntervalSec: 60, healthIntervalSec: 60 } });
     const address = addressOf(identity);
     const cp = await controlPlane(identity);
     const dir = await stateDir();
-    const first = await startAgent(identity, dir);
+    const first = await startAgent(identity, dir, inMemory);
     await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2]), waitLong);
     await cp.ack(1);
     await vi.waitFor(() => expect(first.agent.status().lastAckedSeq).toBe(1), waitLong);
@@ -295,7 +212,7 @@ describe('Agent against a real MQTT broker', () => {
     expect(persisted).toMatchObject({ lastSeq: 3, lastAckedSeq: 1 });
 
     // Seqs 2 and 3 died with the in-memory outbox: the restarted agent declares them before anything else.
-    const second = await startAgent(identity, dir);
+    const second = await startAgent(identity, dir, inMemory);
     await vi.waitFor(() => expect(cp.received.length).toBeGreaterThanOrEqual(6), waitLong);
     expect(cp.invalid).toEqual([]);
     const [firstAfterRestart, ...rest] = cp.received.slice(3);
@@ -399,5 +316,121 @@ describe('Agent against a real MQTT broker', () => {
       () => expect(agent.status()).toMatchObject({ outboxDepth: 0, lastAckedSeq: 2 }),
       waitLong,
     );
+  });
+  it('replays exactly the unacknowledged messages from the durable outbox after a restart, in order and byte for byte', async () => {
+    const identity = makeIdentity({ config: { inventoryIntervalSec: 60, healthIntervalSec: 60 } });
+    const cp = await controlPlane(identity);
+    const dir = await stateDir();
+    const first = await startAgent(identity, dir);
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2]), waitLong);
+    await cp.ack(1);
+    await vi.waitFor(() => expect(first.agent.status().lastAckedSeq).toBe(1), waitLong);
+    expect(await first.agent.publishHealth()).toBe(3);
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2, 3]), waitLong);
+    await first.agent.stop();
+    expect(first.agent.status()).toMatchObject({ outboxDurable: true, pendingSeqs: [2, 3] });
+    expect((await fs.readdir(dir)).sort()).toEqual(['outbox.db', 'seq.json']);
+
+    const second = await startAgent(identity, dir);
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2, 3, 2, 3, 4, 5]), waitLong);
+    expect(cp.received.slice(3).map((message) => message.envelope.type)).toEqual([
+      'health.report',
+      'health.report',
+      'inventory.snapshot',
+      'health.report',
+    ]);
+    // The very same bytes: the control plane sees an exact duplicate and answers it as a replay.
+    expect(cp.received[3]?.payload).toEqual(cp.received[1]?.payload);
+    expect(cp.received[4]?.payload).toEqual(cp.received[2]?.payload);
+    expect(cp.gapReports()).toEqual([]);
+    const messages = second.lines.map((line) => line.msg);
+    expect(messages).toContain('unacknowledged messages from before the restart will be replayed in order');
+    expect(messages.filter((msg) => msg.includes('declaring them lost'))).toEqual([]);
+    expect(second.agent.status()).toMatchObject({ outboxDurable: true, pendingSeqs: [2, 3, 4, 5] });
+    await cp.ack(5);
+    await vi.waitFor(() => expect(second.agent.status().outboxDepth).toBe(0), waitLong);
+    expect(cp.invalid).toEqual([]);
+  });
+
+  it('declares lost only the seqs the durable outbox does not hold (reserved just before a crash)', async () => {
+    const identity = makeIdentity({ config: { inventoryIntervalSec: 60, healthIntervalSec: 60 } });
+    const cp = await controlPlane(identity);
+    const dir = await stateDir();
+    const first = await startAgent(identity, dir);
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2]), waitLong);
+    await first.agent.stop();
+    // As if the agent had died after writing seqs 3 and 4 to the seq file and before storing them.
+    const seqFile = path.join(dir, SEQ_FILE);
+    const persisted = JSON.parse(await fs.readFile(seqFile, 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(seqFile, JSON.stringify({ ...persisted, lastSeq: 4 }));
+
+    const second = await startAgent(identity, dir);
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2, 1, 2, 5, 6, 7]), waitLong);
+    expect(cp.gapReports().map((report) => [report.seq, report.body])).toEqual([
+      [5, { reason: 'lost_on_restart', ranges: [{ fromSeq: 3, toSeq: 4 }] }],
+    ]);
+    expect(second.lines.find((line) => line.msg.includes('missing from the durable outbox'))).toMatchObject({
+      fromSeq: 3,
+      toSeq: 4,
+      lostSeqs: 2,
+    });
+    expect(cp.invalid).toEqual([]);
+  });
+
+  it('compacts a full durable outbox and declares exactly what it thinned, cleared by the ack', async () => {
+    const identity = makeIdentity({ config: { inventoryIntervalSec: 60, healthIntervalSec: 60 } });
+    const cp = await controlPlane(identity);
+    const { agent, lines } = await startAgent(identity, await stateDir(), {
+      outbox: sqliteOutbox({ maxMessages: 5 }),
+    });
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2]), waitLong);
+    await agent.publishHealth();
+    await agent.publishHealth();
+    expect(await agent.publishInventory()).toBe(5);
+    // Full. 6 supersedes snapshot 1 (5 is newer); the report on it (7) thins health 3 (of 2, 3, 4; 6 is the
+    // newest); 8 supersedes 7 and declares 1, 3 and 7.
+    expect(await agent.publishHealth()).toBe(6);
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]), waitLong);
+    expect(cp.invalid).toEqual([]);
+    expect(agent.status()).toMatchObject({
+      pendingSeqs: [2, 4, 5, 6, 8],
+      evicted: { inventory: 1, health: 1 },
+    });
+    expect(cp.gapReports().at(-1)?.body).toEqual({
+      reason: 'evicted',
+      ranges: [
+        { fromSeq: 1, toSeq: 1 },
+        { fromSeq: 3, toSeq: 3 },
+        { fromSeq: 7, toSeq: 7 },
+      ],
+    });
+    expect(lines.map((line) => line.msg)).toContain(
+      'outbox full: compacted (older complete inventory snapshots superseded, health reports thinned)',
+    );
+    await cp.ack(8);
+    await vi.waitFor(
+      () => expect(agent.status()).toMatchObject({ outboxDepth: 0, lastAckedSeq: 8 }),
+      waitLong,
+    );
+  });
+
+  it('moves an unreadable outbox aside, declares what it may have held, and runs', async () => {
+    const identity = makeIdentity({ config: { inventoryIntervalSec: 60, healthIntervalSec: 60 } });
+    const cp = await controlPlane(identity);
+    const dir = await stateDir();
+    await fs.writeFile(
+      path.join(dir, SEQ_FILE),
+      JSON.stringify({ agentId: identity.agentId, lastSeq: 10, lastAckedSeq: 4 }),
+    );
+    await fs.writeFile(path.join(dir, 'outbox.db'), Buffer.alloc(8192, 0xa5));
+    const { agent, lines } = await startAgent(identity, dir);
+    await vi.waitFor(() => expect(cp.seqs()).toEqual([11, 12, 13]), waitLong);
+    expect(cp.gapReports()[0]?.body).toEqual({
+      reason: 'lost_on_restart',
+      ranges: [{ fromSeq: 5, toSeq: 10 }],
+    });
+    expect(lines.find((line) => line.msg.startsWith('OUTBOX UNREADABLE'))).toMatchObject({ level: 50 });
+    expect((await fs.readdir(dir)).some((name) => name.startsWith('outbox.db.corrupt-'))).toBe(true);
+    expect(agent.status()).toMatchObject({ state: 'running', outboxDurable: true });
   });
 });

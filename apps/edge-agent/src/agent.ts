@@ -22,20 +22,26 @@ import {
   type SeqGapEnvelope,
   type UplinkEnvelope,
 } from '@medfleet/contracts';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
+import { backoffDelay } from './backoff.js';
 import { HealthSampler } from './health.js';
 import { simulatedInventory, type InventorySource } from './inventory.js';
 import { createLogger, type Logger } from './logger.js';
 import { Delivery, type GapReason } from './delivery.js';
-import { MemoryOutbox, type Outbox, type OutboxMessage } from './outbox.js';
-import { countSeqs, rangesWithout, type SeqRange } from './seq-ranges.js';
+import type { Outbox, OutboxFactory, OutboxMessage } from './outbox.js';
+import { countSeqs, type SeqRange } from './seq-ranges.js';
+import { sqliteOutbox } from './sqlite-outbox.js';
 import { lockStateDir, SeqStore, type StateLock } from './state.js';
 
 export interface AgentMqttOptions {
   /** Overrides the identity's broker URL (tests put a proxy in between). */
   url?: string;
+  /** Ceiling of the first reconnect delay; each failed attempt doubles it (full jitter: see `backoff.ts`). */
   reconnectMinMs?: number;
+  /** Largest reconnect ceiling. */
   reconnectMaxMs?: number;
+  /** A connection that stays up this long resets the backoff; one that drops sooner keeps climbing. */
+  stableConnectionMs?: number;
   /** How long the broker keeps the session (subscriptions, queued commands) while the agent is away. */
   sessionExpirySec?: number;
   keepaliveSec?: number;
@@ -51,8 +57,15 @@ export interface AgentOptions {
   /** Defaults to a simulated clinic seeded by `simulate.seed`, else the agent id. */
   inventory?: InventorySource;
   simulate?: { seed?: number | string; deviceCount?: number };
-  outbox?: Outbox;
+  /**
+   * Where messages wait for their ack. Default: the durable SQLite outbox in the state directory
+   * (`sqliteOutbox()`). A factory is called at start, after the state directory is locked, and the agent
+   * closes what it opened; an instance is the caller's to close.
+   */
+  outbox?: Outbox | OutboxFactory;
   mqtt?: AgentMqttOptions;
+  /** Most publishes not yet confirmed by the broker (lowered to the broker's Receive Maximum). */
+  maxInflight?: number;
   /** Re-publish a message still unacknowledged after this long. */
   resendIntervalMs?: number;
   /** Most messages re-published per resend round, so a long control-plane outage does not flood the uplink. */
@@ -66,6 +79,8 @@ export interface AgentStatus {
   connected: boolean;
   lastSeq: number;
   lastAckedSeq: number;
+  /** False until started, and for the in-memory outbox. */
+  outboxDurable: boolean;
   outboxDepth: number;
   pendingSeqs: number[];
   /** Messages evicted unacknowledged because the outbox was full, by stream. */
@@ -87,7 +102,9 @@ export class Agent {
   readonly agentId: string;
   private readonly address: AgentAddress;
   private readonly log: Logger;
-  private readonly outbox: Outbox;
+  private outbox?: Outbox;
+  private ownsOutbox = false;
+  private closedPendingSeqs?: number[];
   private readonly inventory: InventorySource;
   private readonly health: HealthSampler;
   private readonly reconnectMinMs: number;
@@ -102,6 +119,7 @@ export class Agent {
   private stopping?: Promise<void>;
   private devicesKnown = 0;
   private reconnectAttempt = 0;
+  private stableTimer?: NodeJS.Timeout;
   private wasConnected = false;
 
   constructor(private readonly options: AgentOptions) {
@@ -109,7 +127,6 @@ export class Agent {
     this.agentId = identity.agentId;
     this.address = { tenantId: identity.tenantId, siteId: identity.siteId, agentId: identity.agentId };
     this.log = options.logger ?? createLogger({ agentId: identity.agentId });
-    this.outbox = options.outbox ?? new MemoryOutbox();
     this.inventory =
       options.inventory ??
       simulatedInventory({
@@ -126,23 +143,29 @@ export class Agent {
     if (this.state !== 'new') throw new Error(`an Agent starts once (state: ${this.state})`);
     this.state = 'running';
     let seqStore: SeqStore;
+    let outbox: Outbox | undefined;
     try {
       this.lock = await lockStateDir(this.options.stateDir);
       seqStore = await SeqStore.open(this.options.stateDir, this.agentId);
+      outbox = await this.openOutbox();
+      await this.reconcileOutbox(seqStore, outbox);
     } catch (error) {
+      if (this.ownsOutbox) await outbox?.close();
       await this.lock?.release();
       this.state = 'stopped';
       throw error;
     }
     this.seqStore = seqStore;
+    this.outbox = outbox;
     const resendIntervalMs = this.options.resendIntervalMs ?? 30_000;
     const delivery = new Delivery({
-      outbox: this.outbox,
+      outbox,
       seqStore,
       logger: this.log,
       resendIntervalMs,
       resendBatchSize: this.options.resendBatchSize ?? 100,
       createGapReport: (reason, ranges) => this.gapReport(reason, ranges),
+      ...(this.options.maxInflight === undefined ? {} : { maxInflight: this.options.maxInflight }),
     });
     this.delivery = delivery;
     if (seqStore.resetFromAgentId) {
@@ -151,15 +174,9 @@ export class Agent {
         'new identity: sequence counter restarted',
       );
     }
-    // Seqs issued before this start that were never acknowledged and no outbox holds any more: the control
-    // plane's contiguous ack would stall on them, so they are declared first, before any other message.
-    const lost =
-      seqStore.lastSeq > seqStore.lastAckedSeq
-        ? rangesWithout(
-            [{ fromSeq: seqStore.lastAckedSeq + 1, toSeq: seqStore.lastSeq }],
-            this.outbox.pending().map((message) => message.seq),
-          )
-        : [];
+    // Seqs issued before this start, never acknowledged, that the outbox does not hold and no held gap report
+    // declares: the control plane's contiguous ack would stall on them, so they are declared first.
+    const lost = delivery.missingSeqs();
     if (lost.length > 0) {
       this.log.warn(
         {
@@ -168,7 +185,9 @@ export class Agent {
           lostSeqs: countSeqs(lost),
           ...(lost.length > 1 ? { rangeCount: lost.length } : {}),
         },
-        'messages unacknowledged at the last stop were lost with the in-memory outbox',
+        outbox.durable
+          ? 'seqs issued before the last stop are missing from the durable outbox (reserved but never stored, or the outbox was unreadable): declaring them lost'
+          : 'messages unacknowledged at the last stop were lost with the in-memory outbox',
       );
       await this.enqueue(async () => {
         await delivery.declareLost(lost);
@@ -187,7 +206,13 @@ export class Agent {
       setInterval(() => delivery.resendStale(), resendTickMs),
     ];
     this.log.info(
-      { inventoryIntervalSec: inventorySec, healthIntervalSec: healthSec, lastSeq: seqStore.lastSeq },
+      {
+        inventoryIntervalSec: inventorySec,
+        healthIntervalSec: healthSec,
+        lastSeq: seqStore.lastSeq,
+        outboxDurable: outbox.durable,
+        outboxDepth: outbox.depth(),
+      },
       'agent started',
     );
     // The first reports go out as soon as the broker accepts the connection.
@@ -202,14 +227,16 @@ export class Agent {
   }
 
   status(): AgentStatus {
-    const pending = this.outbox.pending();
+    // A closed outbox cannot be read: what it held at the stop is kept for this.
+    const pendingSeqs = this.closedPendingSeqs ?? this.outbox?.seqs() ?? [];
     return {
       state: this.state,
       connected: this.client?.connected ?? false,
       lastSeq: this.seqStore?.lastSeq ?? 0,
       lastAckedSeq: this.seqStore?.lastAckedSeq ?? 0,
-      outboxDepth: pending.length,
-      pendingSeqs: pending.map((message) => message.seq),
+      outboxDurable: this.outbox?.durable ?? false,
+      outboxDepth: pendingSeqs.length,
+      pendingSeqs,
       evicted: this.delivery?.evicted() ?? {},
       undeclaredGapSeqs: this.delivery?.undeclaredCount() ?? 0,
       devicesKnown: this.devicesKnown,
@@ -229,7 +256,7 @@ export class Agent {
   publishHealth(): Promise<number | undefined> {
     return this.enqueue(async () => {
       const body = await this.health.sample({
-        outboxDepth: this.outbox.depth(),
+        outboxDepth: this.outbox?.depth() ?? 0,
         lastAckedSeq: this.seqStore?.lastAckedSeq ?? 0,
         devicesKnown: this.devicesKnown,
       });
@@ -317,6 +344,40 @@ export class Agent {
     };
   }
 
+  private async openOutbox(): Promise<Outbox> {
+    const choice = this.options.outbox ?? sqliteOutbox();
+    if (typeof choice !== 'function') return choice;
+    const outbox = await choice({ stateDir: this.options.stateDir, agentId: this.agentId, logger: this.log });
+    this.ownsOutbox = true;
+    return outbox;
+  }
+
+  /** Lines the outbox up with the seq file after an unclean stop. */
+  private async reconcileOutbox(seqStore: SeqStore, outbox: Outbox): Promise<void> {
+    // The ack is written to the seq file before the outbox drops what it covers: a crash in between leaves
+    // acknowledged messages behind.
+    const dropped = await outbox.ackUpTo(seqStore.lastAckedSeq);
+    if (dropped > 0) {
+      this.log.info(
+        { dropped, lastAckedSeq: seqStore.lastAckedSeq },
+        'dropped messages already acknowledged',
+      );
+    }
+    const lastHeld = outbox.seqs().at(-1);
+    if (lastHeld !== undefined && (await seqStore.advanceTo(lastHeld))) {
+      this.log.error(
+        { lastHeld },
+        'the outbox holds seqs the seq file does not know (seq.json lost or restored?): counter moved past them',
+      );
+    }
+    if (outbox.depth() > 0) {
+      this.log.info(
+        { outboxDepth: outbox.depth(), fromSeq: outbox.read(0, 1)[0]?.seq, toSeq: lastHeld },
+        'unacknowledged messages from before the restart will be replayed in order',
+      );
+    }
+  }
+
   private header(seq: number) {
     return { v: PROTOCOL_VERSION, agentId: this.agentId, seq, sentAt: new Date().toISOString() } as const;
   }
@@ -338,21 +399,27 @@ export class Agent {
         : {}),
       keepalive: this.options.mqtt?.keepaliveSec ?? 30,
       connectTimeout: this.options.mqtt?.connectTimeoutMs ?? 10_000,
-      reconnectPeriod: this.reconnectMinMs,
+      // Also the wait before the first retry should this attempt fail: jittered like every other.
+      reconnectPeriod: this.reconnectDelay(),
       // Credentials may be provisioned on the broker a moment after enrollment: keep trying.
       reconnectOnConnackError: true,
       // Subscribed on every connect instead, which also covers a session the broker expired.
       resubscribe: false,
     });
-    client.on('connect', (connack) => this.onConnect(client, connack.sessionPresent));
+    client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('reconnect', () => {
-      // mqtt.js retries at a fixed period; stretching it before each attempt gives exponential backoff.
+      // mqtt.js waits `reconnectPeriod` as it stood when the connection closed, so the delay is drawn one
+      // attempt ahead: here for the wait after this attempt, should it fail.
       this.reconnectAttempt += 1;
-      client.options.reconnectPeriod = this.backoffDelay(this.reconnectAttempt);
+      client.options.reconnectPeriod = this.reconnectDelay();
     });
     client.on('close', () => {
+      clearTimeout(this.stableTimer);
       if (this.wasConnected && this.state === 'running') {
-        this.log.warn({ outboxDepth: this.outbox.depth() }, 'disconnected from MQTT broker; reconnecting');
+        this.log.warn(
+          { outboxDepth: this.outbox?.depth() ?? 0, retryInMs: client.options.reconnectPeriod },
+          'disconnected from MQTT broker; reconnecting',
+        );
       }
       this.wasConnected = false;
     });
@@ -370,18 +437,33 @@ export class Agent {
     return client;
   }
 
-  private backoffDelay(attempt: number): number {
-    const ceiling = Math.min(this.reconnectMaxMs, this.reconnectMinMs * 2 ** Math.min(attempt, 20));
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  /** The wait before the next attempt: full jitter under a ceiling that doubles with each failure. */
+  private reconnectDelay(): number {
+    return backoffDelay(this.reconnectAttempt + 1, {
+      minMs: this.reconnectMinMs,
+      maxMs: this.reconnectMaxMs,
+    });
   }
 
-  private onConnect(client: MqttClient, sessionPresent: boolean | undefined): void {
+  private onConnect(client: MqttClient, connack: IConnackPacket): void {
     if (this.state !== 'running') return;
     this.wasConnected = true;
-    this.reconnectAttempt = 0;
-    client.options.reconnectPeriod = this.reconnectMinMs;
+    // Should this connection drop at once (a flapping link, a clashing client id), the backoff keeps
+    // climbing; once it has held for a while, the next drop starts again from the smallest ceiling.
+    client.options.reconnectPeriod = this.reconnectDelay();
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => {
+      this.reconnectAttempt = 0;
+      client.options.reconnectPeriod = this.reconnectDelay();
+    }, this.options.mqtt?.stableConnectionMs ?? 30_000);
+    this.stableTimer.unref();
+    const receiveMaximum = connack.properties?.receiveMaximum;
     this.log.info(
-      { sessionPresent: sessionPresent ?? false, outboxDepth: this.outbox.depth() },
+      {
+        sessionPresent: connack.sessionPresent ?? false,
+        outboxDepth: this.outbox?.depth() ?? 0,
+        ...(receiveMaximum === undefined ? {} : { receiveMaximum }),
+      },
       'connected to MQTT broker',
     );
     const filter = commandFilter(this.address);
@@ -391,7 +473,7 @@ export class Agent {
         this.log.error({ err: error, filter, reasonCode: refused?.qos }, 'could not subscribe to commands');
       }
     });
-    this.delivery?.publishPending();
+    this.delivery?.onConnected(receiveMaximum);
   }
 
   /** Commands from the network are untrusted input: anything malformed is logged and ignored. */
@@ -437,14 +519,21 @@ export class Agent {
     await this.emitChain;
     await this.waitForAcks(this.options.flushTimeoutMs ?? 2_000);
     this.delivery?.close();
+    clearTimeout(this.stableTimer);
     await this.disconnect();
+    await this.delivery?.idle();
     await this.seqStore?.idle();
+    const outboxDepth = this.outbox?.depth() ?? 0;
+    const pendingFromSeq = this.outbox?.read(0, 1)[0]?.seq;
+    if (this.ownsOutbox && this.outbox) {
+      this.closedPendingSeqs = this.outbox.seqs();
+      await this.outbox.close();
+    }
     await this.lock?.release();
     this.state = 'stopped';
-    const outboxDepth = this.outbox.depth();
     if (outboxDepth > 0) {
       this.log.warn(
-        { outboxDepth, pendingFromSeq: this.outbox.pending()[0]?.seq },
+        { outboxDepth, pendingFromSeq, outboxDurable: this.outbox?.durable ?? false },
         'stopped with unacknowledged messages',
       );
     } else {
@@ -454,7 +543,7 @@ export class Agent {
 
   private async waitForAcks(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.client?.connected && this.outbox.depth() > 0 && Date.now() < deadline) {
+    while (this.client?.connected && (this.outbox?.depth() ?? 0) > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }

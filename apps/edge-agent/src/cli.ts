@@ -1,9 +1,8 @@
 /** The `medfleet-agent` command line: argument parsing, settings from the environment, and the two commands. */
 import { parseArgs } from 'node:util';
-import { Agent } from './agent.js';
 import { AgentException, type AgentExceptionCode } from './agent.exception.js';
-import { enroll } from './enroll.js';
 import { createLogger } from './logger.js';
+import { DEFAULT_DURABLE_OUTBOX_MAX_BYTES, DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES } from './outbox.js';
 import { defaultStateDir, loadIdentity } from './state.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -34,6 +33,8 @@ Enroll options:
 Run options:
   --simulate-seed <seed>   Seed of the simulated clinic (env MEDFLEET_SIMULATE_SEED; default: the agent id)
   --devices <n>            Number of simulated devices, 1-2000
+  --outbox-max-mb <n>      Disk quota of the durable outbox in MiB (env MEDFLEET_OUTBOX_MAX_MB; default ${DEFAULT_DURABLE_OUTBOX_MAX_BYTES / 1024 / 1024})
+  --outbox-max-messages <n>  Most messages it holds (env MEDFLEET_OUTBOX_MAX_MESSAGES; default ${DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES})
 
 Common options:
   --state-dir <dir>        State directory (env MEDFLEET_STATE_DIR; default /var/lib/medfleet-agent)
@@ -49,6 +50,7 @@ const EXIT_CODES: Record<AgentExceptionCode, number> = {
   ALREADY_ENROLLED: EXIT_FAILURE,
   STATE_INVALID: EXIT_FAILURE,
   STATE_LOCKED: EXIT_FAILURE,
+  OUTBOX_UNAVAILABLE: EXIT_FAILURE,
   ENROLLMENT_FAILED: EXIT_FAILURE,
   ENROLLMENT_REFUSED: EXIT_FAILURE,
 };
@@ -146,6 +148,8 @@ async function enrollCommand(args: readonly string[], io: CliIo): Promise<number
   const stateDir = values['state-dir'] ?? defaultStateDir(io.env);
   const insecure = values.insecure === true;
   if (insecure) io.err('medfleet-agent: warning: enrolling over plaintext gRPC (--insecure)\n');
+  // Loaded only for this command: gRPC and protobuf would add several MB to a running agent's memory.
+  const { enroll } = await import('./enroll.js');
   const result = await enroll({ server, token, stateDir, insecure, force: values.force === true });
   if (result.looseStateDirMode !== undefined) {
     io.err(
@@ -170,6 +174,8 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
         'state-dir': { type: 'string' },
         'simulate-seed': { type: 'string' },
         devices: { type: 'string' },
+        'outbox-max-mb': { type: 'string' },
+        'outbox-max-messages': { type: 'string' },
         ...HELP_OPTION,
       },
     }),
@@ -183,6 +189,18 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
   const seedText = values['simulate-seed'] ?? (io.env['MEDFLEET_SIMULATE_SEED'] || undefined);
   if (seedText?.trim() === '') throw new AgentException('USAGE', '--simulate-seed must not be empty');
   const deviceCount = parseDeviceCount(values.devices);
+  const maxMb = parseWholeNumber(
+    '--outbox-max-mb',
+    values['outbox-max-mb'] ?? (io.env['MEDFLEET_OUTBOX_MAX_MB'] || undefined),
+    1,
+    1024 * 1024,
+  );
+  const maxMessages = parseWholeNumber(
+    '--outbox-max-messages',
+    values['outbox-max-messages'] ?? (io.env['MEDFLEET_OUTBOX_MAX_MESSAGES'] || undefined),
+    10,
+    100_000_000,
+  );
   const level = io.env['MEDFLEET_LOG_LEVEL'] || 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) {
     throw new AgentException(
@@ -191,6 +209,10 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
     );
   }
   const identity = await loadIdentity(stateDir);
+  const [{ Agent }, { sqliteOutbox }] = await Promise.all([
+    import('./agent.js'),
+    import('./sqlite-outbox.js'),
+  ]);
   const logger = createLogger({ agentId: identity.agentId, level });
   const agent = new Agent({
     identity,
@@ -200,12 +222,34 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
       ...(seedText === undefined ? {} : { seed: seedText }),
       ...(deviceCount === undefined ? {} : { deviceCount }),
     },
+    // Durable: every message is on disk before it is published, and survives kill -9 and power cuts.
+    outbox: sqliteOutbox({
+      ...(maxMb === undefined ? {} : { maxBytes: maxMb * 1024 * 1024 }),
+      ...(maxMessages === undefined ? {} : { maxMessages }),
+    }),
   });
   const signal = io.shutdownSignal();
   await agent.start();
   logger.info({ signal: await signal }, 'shutting down');
   await agent.stop();
   return EXIT_OK;
+}
+
+function parseWholeNumber(
+  name: string,
+  text: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new AgentException(
+      'USAGE',
+      `${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
 }
 
 function parseDeviceCount(text: string | undefined): number | undefined {

@@ -9,13 +9,20 @@ import {
   type UplinkStream,
 } from '@medfleet/contracts';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Delivery } from './delivery.js';
-import { MemoryOutbox, type MemoryOutboxOptions } from './outbox.js';
+import type { MqttClient } from 'mqtt';
+import { Delivery, type DeliveryOptions } from './delivery.js';
+import { MemoryOutbox, type MemoryOutboxOptions, type Outbox, type OutboxMessage } from './outbox.js';
+import { OUTBOX_FILE, SqliteOutbox } from './sqlite-outbox.js';
 import { SEQ_FILE, SeqStore } from './state.js';
 import { captureLogger, makeIdentity, makeTempDir, removeDirs } from './testing/fixtures.js';
+import { messageFactory } from './testing/messages.js';
 
 const dirs: string[] = [];
-afterEach(() => removeDirs(dirs));
+const outboxes: Outbox[] = [];
+afterEach(async () => {
+  await Promise.all(outboxes.splice(0).map((outbox) => outbox.close()));
+  await removeDirs(dirs);
+});
 
 const r = (fromSeq: number, toSeq: number) => ({ fromSeq, toSeq });
 
@@ -23,13 +30,15 @@ const r = (fromSeq: number, toSeq: number) => ({ fromSeq, toSeq });
 async function setup(
   outboxOptions: MemoryOutboxOptions = {},
   seqFile?: { lastSeq: number; lastAckedSeq: number },
+  makeOutbox: (dir: string, agentId: string) => Outbox = () => new MemoryOutbox(outboxOptions),
 ) {
   const dir = await makeTempDir();
   dirs.push(dir);
   const { agentId } = makeIdentity();
   if (seqFile) await fs.writeFile(path.join(dir, SEQ_FILE), JSON.stringify({ agentId, ...seqFile }));
   const seqStore = await SeqStore.open(dir, agentId);
-  const outbox = new MemoryOutbox(outboxOptions);
+  const outbox = makeOutbox(dir, agentId);
+  outboxes.push(outbox);
   const { logger, lines } = captureLogger(agentId);
   const control = { failures: 0 };
   const delivery = new Delivery({
@@ -59,6 +68,12 @@ async function setup(
   const submit = async (stream: UplinkStream, bytes = 20) => {
     const seq = await seqStore.next();
     await delivery.submit({ seq, stream, topic: stream, payload: Buffer.alloc(bytes) });
+    return seq;
+  };
+  /** Submits a real envelope (the durable outbox reads whether an inventory snapshot is complete). */
+  const submitMessage = async (build: (seq: number) => OutboxMessage) => {
+    const seq = await seqStore.next();
+    await delivery.submit(build(seq));
     return seq;
   };
   /** The held gap reports, each checked against the contract and against its own seq. */
@@ -91,12 +106,15 @@ async function setup(
   const heldAndDeclared = () => outbox.pending().filter((message) => declared().has(message.seq));
   const seqs = () => outbox.pending().map((message) => message.seq);
   return {
+    dir,
+    agentId,
     delivery,
     outbox,
     seqStore,
     lines,
     control,
     submit,
+    submitMessage,
     gapReports,
     undelivered,
     heldAndDeclared,
@@ -221,5 +239,198 @@ describe('Delivery gap reports', () => {
     expect(t.undelivered()).toEqual([]);
     await t.delivery.acknowledge(250_013);
     expect(t.outbox.depth()).toBe(0);
+  });
+});
+
+describe('Delivery with the durable outbox', () => {
+  const make = messageFactory(makeIdentity());
+  const durable =
+    (bounds: { maxMessages?: number; maxBytes?: number }) =>
+    (dir: string, agentId: string): Outbox =>
+      SqliteOutbox.open({ file: path.join(dir, OUTBOX_FILE), agentId, ...bounds });
+
+  it.each([
+    { maxMessages: 8, seed: 5 },
+    { maxMessages: 25, seed: 9 },
+    { maxBytes: 9_000, seed: 13 },
+  ])(
+    'compacts without leaving a seq undeclared, dropping an inventory change or event, or the newest snapshot (%o)',
+    async ({ seed, ...bounds }) => {
+      const t = await setup({}, undefined, durable(bounds));
+      let state = seed;
+      const random = () => {
+        state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return state / 2_147_483_648;
+      };
+      const changes: number[] = [];
+      let newestSnapshot = 0;
+      let compacted = 0;
+      for (let step = 0; step < 300; step += 1) {
+        const roll = random();
+        if (roll < 0.6) await t.submitMessage(make.health);
+        else if (roll < 0.78) newestSnapshot = await t.submitMessage((seq) => make.inventory(seq, true));
+        else if (roll < 0.83) changes.push(await t.submitMessage((seq) => make.inventory(seq, false)));
+        else {
+          const from = t.seqStore.lastAckedSeq;
+          await t.delivery.acknowledge(from + Math.floor(random() * (t.seqStore.lastSeq - from + 1)));
+        }
+        const held = new Set(t.seqs());
+        const acked = t.seqStore.lastAckedSeq;
+        expect(t.undelivered(), `step ${step}`).toEqual([]);
+        expect(t.heldAndDeclared(), `step ${step}`).toEqual([]);
+        expect(t.gapReports().length, `step ${step}`).toBeLessThanOrEqual(1);
+        for (const seq of changes) if (seq > acked) expect(held.has(seq), `change ${seq}`).toBe(true);
+        if (newestSnapshot > acked) expect(held.has(newestSnapshot), `snapshot ${newestSnapshot}`).toBe(true);
+        compacted = Object.values(t.delivery.evicted()).reduce((sum, count) => sum + count, 0);
+      }
+      expect(compacted).toBeGreaterThan(10);
+      expect(t.delivery.evicted()['events']).toBeUndefined();
+      expect(t.delivery.undeclaredCount()).toBe(0);
+      expect(t.lines.map((line) => line.msg)).toContain(
+        'outbox full: compacted (older complete inventory snapshots superseded, health reports thinned)',
+      );
+    },
+  );
+
+  it('declares the thinned and superseded seqs in one evicted gap report, exactly', async () => {
+    const t = await setup({}, undefined, durable({ maxMessages: 6 }));
+    await t.submitMessage((seq) => make.inventory(seq, true)); // 1
+    for (let i = 0; i < 4; i += 1) await t.submitMessage(make.health); // 2..5
+    await t.submitMessage((seq) => make.inventory(seq, true)); // 6: full
+    // 7 (health) supersedes snapshot 1; the report on it (8) thins health 3 and 5 (every other of 2..5, 7
+    // being the newest): 9 supersedes 8 and declares 1, 3, 5 and 8.
+    await t.submitMessage(make.health);
+    expect(t.seqs()).toEqual([2, 4, 6, 7, 9]);
+    expect(t.gapReports().map((report) => [report.seq, report.body])).toEqual([
+      [9, { reason: 'evicted', ranges: [r(1, 1), r(3, 3), r(5, 5), r(8, 8)] }],
+    ]);
+    expect(t.delivery.evicted()).toEqual({ inventory: 1, health: 2 });
+    expect(t.undelivered()).toEqual([]);
+  });
+
+  it('after a restart, declares lost only the seqs neither held nor declared by a held gap report', async () => {
+    const t = await setup({}, undefined, durable({ maxMessages: 4 }));
+    for (let i = 0; i < 6; i += 1) await t.submitMessage(make.health);
+    await t.delivery.acknowledge(1);
+    const held = t.seqs();
+    const declared = t.gapReports().flatMap((report) => report.body.ranges);
+    expect(declared.length).toBeGreaterThan(0);
+    // A crash right after two seqs were reserved (the seq file is written first) and before they were stored.
+    await t.seqStore.next();
+    await t.seqStore.next();
+    await t.outbox.close();
+
+    const seqStore = await SeqStore.open(t.dir, t.agentId);
+    const outbox = SqliteOutbox.open({ file: path.join(t.dir, OUTBOX_FILE), agentId: t.agentId });
+    outboxes.push(outbox);
+    expect(outbox.seqs()).toEqual(held);
+    const restarted = new Delivery({
+      outbox,
+      seqStore,
+      logger: captureLogger().logger,
+      resendIntervalMs: 60_000,
+      resendBatchSize: 100,
+      createGapReport: () => Promise.reject(new Error('not needed')),
+    });
+    expect(restarted.missingSeqs()).toEqual([r(seqStore.lastSeq - 1, seqStore.lastSeq)]);
+  });
+
+  it('folds a burst of acks into few writes', async () => {
+    const t = await setup({}, undefined, durable({}));
+    for (let i = 0; i < 200; i += 1) await t.submitMessage(make.health);
+    const writes = { count: 0 };
+    const recordAck = t.seqStore.recordAck.bind(t.seqStore);
+    t.seqStore.recordAck = (ackedSeq: number) => {
+      writes.count += 1;
+      return recordAck(ackedSeq);
+    };
+    await Promise.all(Array.from({ length: 200 }, (_, index) => t.delivery.acknowledge(index + 1)));
+    expect(t.outbox.depth()).toBe(0);
+    expect(t.seqStore.lastAckedSeq).toBe(200);
+    expect(writes.count).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('Delivery flow control', () => {
+  /** A connected MQTT client that holds each publish until the test plays the broker's PUBACK. */
+  function fakeClient() {
+    const published: { seq: number; puback: () => void }[] = [];
+    const client = {
+      connected: true,
+      publish: (_topic: string, payload: Buffer, _options: unknown, callback: (error?: Error) => void) => {
+        const seq = Number(/"seq":(\d+)/.exec(payload.toString('utf8'))?.[1]);
+        published.push({ seq, puback: () => callback() });
+      },
+    };
+    return { client: client as unknown as MqttClient, published };
+  }
+  const make = messageFactory(makeIdentity());
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+  async function backlog(count: number, options: Partial<DeliveryOptions> = {}) {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const { agentId } = makeIdentity();
+    await fs.writeFile(
+      path.join(dir, SEQ_FILE),
+      JSON.stringify({ agentId, lastSeq: count, lastAckedSeq: 0 }),
+    );
+    const outbox = new MemoryOutbox({ maxMessages: count + 10 });
+    for (let seq = 1; seq <= count; seq += 1) await outbox.append(make.health(seq));
+    const delivery = new Delivery({
+      outbox,
+      seqStore: await SeqStore.open(dir, agentId),
+      logger: captureLogger().logger,
+      resendIntervalMs: 60_000,
+      resendBatchSize: 100,
+      createGapReport: () => Promise.reject(new Error('not needed')),
+      ...options,
+    });
+    const { client, published } = fakeClient();
+    delivery.attach(client);
+    return { delivery, published, outbox };
+  }
+
+  it('replays a backlog in seq order through the broker window, each message once', async () => {
+    const { delivery, published } = await backlog(1_000, { maxInflight: 64, maxUnacked: 10_000 });
+    delivery.onConnected();
+    expect(published).toHaveLength(64);
+    expect(delivery.inflightCount()).toBe(64);
+    // PUBACKs free the window; the next messages follow in order.
+    for (let round = 0; round < 40 && published.length < 1_000; round += 1) {
+      for (const publish of published.slice(-64)) publish.puback();
+      await tick();
+      expect(delivery.inflightCount()).toBeLessThanOrEqual(64);
+    }
+    expect(published.map((publish) => publish.seq)).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1));
+  });
+
+  it("keeps to the broker's Receive Maximum", async () => {
+    const { delivery, published } = await backlog(100, { maxInflight: 64 });
+    delivery.onConnected(20);
+    expect(published).toHaveLength(20);
+    published[0]?.puback();
+    await tick();
+    expect(published).toHaveLength(21);
+  });
+
+  it('sends no more than maxUnacked ahead of the control plane, and moves on with its acks', async () => {
+    const { delivery, published, outbox } = await backlog(2_000, { maxInflight: 1_000, maxUnacked: 500 });
+    delivery.onConnected();
+    expect(published).toHaveLength(500);
+    for (const publish of published) publish.puback();
+    await tick();
+    // The broker has them all; the control plane has acknowledged none: nothing more goes out.
+    expect(published).toHaveLength(500);
+    await delivery.acknowledge(200);
+    await tick();
+    expect(outbox.depth()).toBe(1_800);
+    expect(published).toHaveLength(700);
+    expect(published.at(-1)?.seq).toBe(700);
+    // A reconnect starts the sweep again from the oldest unacknowledged message, within the same window.
+    for (const publish of published) publish.puback();
+    published.length = 0;
+    delivery.onConnected();
+    expect(published.map((publish) => publish.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 201));
   });
 });

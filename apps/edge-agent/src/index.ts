@@ -12,9 +12,23 @@ export {
   MemoryOutbox,
   type AppendOptions,
   type AppendResult,
+  type CompactionSummary,
+  type EvictedMessage,
   type Outbox,
+  type OutboxContext,
+  type OutboxFactory,
   type OutboxMessage,
 } from './outbox.js';
+export {
+  DEFAULT_DURABLE_OUTBOX_MAX_BYTES,
+  DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES,
+  OUTBOX_FILE,
+  SqliteOutbox,
+  sqliteOutbox,
+  type SqliteOutboxOpenReport,
+  type SqliteOutboxOptions,
+} from './sqlite-outbox.js';
+export { backoffCeiling, backoffDelay, type BackoffOptions } from './backoff.js';
 export type { GapReason } from './delivery.js';
 export { chunkRanges, normalizeRanges, rangesOf, type SeqRange } from './seq-ranges.js';
 export {

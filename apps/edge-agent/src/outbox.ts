@@ -1,12 +1,14 @@
 /**
  * Messages published but not yet committed by the control plane. Delivery is end to end: a message stays
- * here until a `cmd/ack` covers its seq, and is re-published until then. This in-memory outbox is bounded
- * and lost on restart; a durable one (a later issue) implements the same `Outbox` interface.
+ * here until a `cmd/ack` covers its seq, and is re-published until then. Two implementations: this in-memory
+ * one (bounded, lost on restart: tests and embedding) and the durable SQLite one in `sqlite-outbox.ts`, which
+ * the agent uses by default.
  *
- * An outbox only stores: it reports what it evicted or superseded, and the delivery layer declares those
- * seqs to the control plane in a gap report (see `delivery.ts`).
+ * An outbox only stores: it reports what it evicted, compacted or superseded, and the delivery layer declares
+ * those seqs to the control plane in a gap report (see `delivery.ts`).
  */
 import type { UplinkStream } from '@medfleet/contracts';
+import type { Logger } from './logger.js';
 
 export interface OutboxMessage {
   seq: number;
@@ -14,6 +16,17 @@ export interface OutboxMessage {
   topic: string;
   /** The encoded envelope; re-published byte for byte, so duplicates are exact. */
   payload: Buffer;
+}
+
+/**
+ * A message removed to make room. The payload is there for gap reports (`events`), whose ranges the next
+ * report must carry on; an outbox may leave it out for anything else (compacting thousands of health reports
+ * should not read them all back).
+ */
+export interface EvictedMessage {
+  seq: number;
+  stream: UplinkStream;
+  payload?: Buffer;
 }
 
 export interface AppendOptions {
@@ -24,25 +37,62 @@ export interface AppendOptions {
   supersedes?: readonly number[];
 }
 
+/** What a full outbox did to make room, for the logs (the seqs themselves are in `evicted`). */
+export interface CompactionSummary {
+  /** Complete inventory snapshots dropped because a newer complete one is held. */
+  supersededSnapshots: number;
+  /** Health reports thinned out (every other one of those held, the newest always kept). */
+  thinnedHealth: number;
+  /** True when what is left (never dropped: the newest snapshot, inventory changes, events) is over the bounds. */
+  overQuota: boolean;
+}
+
 export interface AppendResult {
   /**
-   * Older messages evicted to make room: health reports first, then inventory, then anything else (gap
-   * reports), oldest first within each. The caller must declare their seqs lost.
+   * Older messages removed to make room. The in-memory outbox evicts health reports first, then inventory,
+   * then anything else (gap reports), oldest first within each; the durable one compacts (see
+   * `CompactionSummary`). The caller must declare their seqs lost.
    */
-  evicted: OutboxMessage[];
+  evicted: EvictedMessage[];
   /** The held messages removed because the new one supersedes them (`AppendOptions.supersedes`). */
   superseded: OutboxMessage[];
+  /** Set by an outbox that compacts instead of evicting in plain order. */
+  compaction?: CompactionSummary;
 }
 
 export interface Outbox {
-  /** Adds a message; its seq must be higher than every seq already held. */
+  /** True when held messages survive a restart (and a power cut). */
+  readonly durable: boolean;
+  /** Adds a message; its seq must be higher than every seq already held. Durable once the promise resolves. */
   append(message: OutboxMessage, options?: AppendOptions): Promise<AppendResult>;
   /** Drops every message with seq ≤ `ackedSeq`; returns how many were dropped. */
   ackUpTo(ackedSeq: number): Promise<number>;
-  /** The held messages in seq order. */
+  /** At most `limit` held messages with a seq above `afterSeq`, in seq order: replay reads page by page. */
+  read(afterSeq: number, limit: number): OutboxMessage[];
+  /** The held messages of one stream, in seq order (the delivery layer reads its gap reports back). */
+  readStream(stream: UplinkStream): OutboxMessage[];
+  /** The seqs held, in order. */
+  seqs(): number[];
+  /** How many held messages have a seq ≤ `seq`. */
+  countUpTo(seq: number): number;
+  /** Every held message in seq order. Reads them all: tests and diagnostics, not the delivery path. */
   pending(): readonly OutboxMessage[];
   depth(): number;
+  /** Bytes held, as the bounds count them. */
+  bytes(): number;
+  /** Releases the outbox's files; it must not be used afterwards. */
+  close(): Promise<void>;
 }
+
+/** What an agent hands the outbox it opens at start (after it has locked its state directory). */
+export interface OutboxContext {
+  stateDir: string;
+  agentId: string;
+  logger: Logger;
+}
+
+/** Opens an outbox for an agent: `sqliteOutbox()` (the default), or `() => new MemoryOutbox()`. */
+export type OutboxFactory = (context: OutboxContext) => Outbox | Promise<Outbox>;
 
 export interface MemoryOutboxOptions {
   /** Most messages held at once. */
@@ -51,14 +101,23 @@ export interface MemoryOutboxOptions {
   maxBytes?: number;
 }
 
+/**
+ * The durable outbox's quota (`sqlite-outbox.ts`; defined here so the command line can show them without
+ * loading SQLite). 256 MiB: on a Raspberry Pi's SD card, days of reports at the default intervals even
+ * before compaction.
+ */
+export const DEFAULT_DURABLE_OUTBOX_MAX_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES = 500_000;
+
 export const DEFAULT_OUTBOX_MAX_MESSAGES = 10_000;
 export const DEFAULT_OUTBOX_MAX_BYTES = 32 * 1024 * 1024;
 /** Streams evicted first when the outbox is full, in this order; any other stream only after them. */
 const EVICTION_ORDER: readonly UplinkStream[] = ['health', 'inventory'];
 
 export class MemoryOutbox implements Outbox {
+  readonly durable = false;
   private readonly messages: OutboxMessage[] = [];
-  private bytes = 0;
+  private heldBytes = 0;
   private readonly maxMessages: number;
   private readonly maxBytes: number;
 
@@ -79,12 +138,12 @@ export class MemoryOutbox implements Outbox {
     const evicted: OutboxMessage[] = [];
     while (
       this.messages.length > 0 &&
-      (this.messages.length + 1 > this.maxMessages || this.bytes + message.payload.length > this.maxBytes)
+      (this.messages.length + 1 > this.maxMessages || this.heldBytes + message.payload.length > this.maxBytes)
     ) {
       evicted.push(this.evictOne());
     }
     this.messages.push(message);
-    this.bytes += message.payload.length;
+    this.heldBytes += message.payload.length;
     return { evicted, superseded };
   }
 
@@ -92,8 +151,33 @@ export class MemoryOutbox implements Outbox {
     let count = 0;
     while (count < this.messages.length && (this.messages[count] as OutboxMessage).seq <= ackedSeq)
       count += 1;
-    for (const message of this.messages.splice(0, count)) this.bytes -= message.payload.length;
+    for (const message of this.messages.splice(0, count)) this.heldBytes -= message.payload.length;
     return count;
+  }
+
+  read(afterSeq: number, limit: number): OutboxMessage[] {
+    const start = this.countUpTo(afterSeq);
+    return this.messages.slice(start, start + Math.max(0, limit));
+  }
+
+  countUpTo(seq: number): number {
+    // Seqs rise through the array: binary search for the first one above `seq`.
+    let low = 0;
+    let high = this.messages.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((this.messages[middle] as OutboxMessage).seq <= seq) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  readStream(stream: UplinkStream): OutboxMessage[] {
+    return this.messages.filter((message) => message.stream === stream);
+  }
+
+  seqs(): number[] {
+    return this.messages.map((message) => message.seq);
   }
 
   pending(): readonly OutboxMessage[] {
@@ -104,6 +188,14 @@ export class MemoryOutbox implements Outbox {
     return this.messages.length;
   }
 
+  bytes(): number {
+    return this.heldBytes;
+  }
+
+  async close(): Promise<void> {
+    // Nothing to release.
+  }
+
   private removeSeqs(seqs: ReadonlySet<number>): OutboxMessage[] {
     if (seqs.size === 0) return [];
     const removed: OutboxMessage[] = [];
@@ -111,7 +203,7 @@ export class MemoryOutbox implements Outbox {
       const message = this.messages[index] as OutboxMessage;
       if (!seqs.has(message.seq)) continue;
       this.messages.splice(index, 1);
-      this.bytes -= message.payload.length;
+      this.heldBytes -= message.payload.length;
       removed.unshift(message);
     }
     return removed;
@@ -130,7 +222,7 @@ export class MemoryOutbox implements Outbox {
     }
     const [evicted] = this.messages.splice(Math.max(index, 0), 1);
     const message = evicted as OutboxMessage;
-    this.bytes -= message.payload.length;
+    this.heldBytes -= message.payload.length;
     return message;
   }
 }

@@ -6,6 +6,7 @@ import {
   MAX_GAP_RANGES,
   normalizeRanges,
   rangesAbove,
+  rangesMinus,
   rangesOf,
   rangesWithout,
 } from './seq-ranges.js';
@@ -26,6 +27,33 @@ describe('seq ranges', () => {
     expect(rangesWithout([r(5, 5)], [5])).toEqual([]);
     expect(rangesAbove([r(1, 3), r(5, 9)], 6)).toEqual([r(7, 9)]);
     expect(rangesAbove([r(1, 3)], 3)).toEqual([]);
+  });
+
+  it('removes whole ranges, however they overlap', () => {
+    expect(rangesMinus([r(1, 10)], [r(3, 4), r(8, 20)])).toEqual([r(1, 2), r(5, 7)]);
+    expect(rangesMinus([r(1, 3), r(5, 9), r(12, 12)], [r(2, 6)])).toEqual([r(1, 1), r(7, 9), r(12, 12)]);
+    expect(rangesMinus([r(1, 5)], [r(0, 100)])).toEqual([]);
+    expect(rangesMinus([r(1, 5)], [])).toEqual([r(1, 5)]);
+    expect(rangesMinus([r(5, 9), r(1, 2)], [r(9, 9), r(1, 1), r(4, 4)])).toEqual([r(2, 2), r(5, 8)]);
+    // Against a brute-force set difference.
+    let state = 11;
+    const random = (n: number) => {
+      state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return state % n;
+    };
+    for (let round = 0; round < 200; round += 1) {
+      const spans = (count: number) =>
+        Array.from({ length: count }, () => {
+          const fromSeq = 1 + random(60);
+          return r(fromSeq, fromSeq + random(8));
+        });
+      const ranges = spans(1 + random(5));
+      const minus = spans(random(6));
+      const expected = new Set<number>();
+      for (const { fromSeq, toSeq } of ranges) for (let s = fromSeq; s <= toSeq; s += 1) expected.add(s);
+      for (const { fromSeq, toSeq } of minus) for (let s = fromSeq; s <= toSeq; s += 1) expected.delete(s);
+      expect(rangesMinus(ranges, minus)).toEqual(rangesOf(expected));
+    }
   });
 
   it('splits what does not fit one gap report, by seqs and by ranges', () => {

@@ -61,6 +61,26 @@ export function rangesWithout(ranges: Iterable<SeqRange>, seqs: Iterable<number>
   return result;
 }
 
+/** The seqs of `ranges` that no range of `minus` covers. */
+export function rangesMinus(ranges: Iterable<SeqRange>, minus: Iterable<SeqRange>): SeqRange[] {
+  const holes = normalizeRanges(minus);
+  const result: SeqRange[] = [];
+  let next = 0;
+  for (const range of normalizeRanges(ranges)) {
+    let fromSeq = range.fromSeq;
+    while (next < holes.length && (holes[next] as SeqRange).toSeq < fromSeq) next += 1;
+    let index = next;
+    while (index < holes.length && (holes[index] as SeqRange).fromSeq <= range.toSeq) {
+      const hole = holes[index] as SeqRange;
+      if (hole.fromSeq > fromSeq) result.push({ fromSeq, toSeq: hole.fromSeq - 1 });
+      fromSeq = Math.max(fromSeq, hole.toSeq + 1);
+      index += 1;
+    }
+    if (fromSeq <= range.toSeq) result.push({ fromSeq, toSeq: range.toSeq });
+  }
+  return result;
+}
+
 /**
  * Splits ranges into groups that each fit one gap report: at most `maxRanges` ranges and `maxSeqs` seqs
  * (a range too big for what is left of a group is cut in two).

@@ -310,6 +310,21 @@ export class SeqStore {
     });
   }
 
+  /**
+   * Moves the counter up to `seq` when something durable (the outbox) already holds it: the seq file was
+   * lost or restored from an older copy, and handing out those seqs again would turn new messages into
+   * replays. Resolves to true when it moved.
+   */
+  advanceTo(seq: number): Promise<boolean> {
+    return this.serialize(async () => {
+      if (seq <= this.state.lastSeq) return false;
+      const next = { ...this.state, lastSeq: seq };
+      await this.write(next);
+      this.state = next;
+      return true;
+    });
+  }
+
   /** Resolves once every write queued so far is on disk. */
   async idle(): Promise<void> {
     await this.chain;

@@ -1,0 +1,101 @@
+/**
+ * Plays the control plane over the real broker: subscribes to one agent's uplink topics, checks every
+ * envelope against the contract, and acks on its `cmd/ack`. Close them all with `closeControlPlanes()`.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  agentTopicPrefix,
+  downlinkTopic,
+  encodeEnvelope,
+  healthEnvelopeSchema,
+  inventoryEnvelopeSchema,
+  MESSAGE_TYPES,
+  parseTopic,
+  PROTOCOL_VERSION,
+  seqGapEnvelopeSchema,
+  type AgentAddress,
+  type CommandKind,
+  type SeqGapEnvelope,
+  type UplinkEnvelope,
+} from '@medfleet/contracts';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { AgentIdentity } from '../state.js';
+import { TEST_MQTT_URL } from './fixtures.js';
+
+const clients: MqttClient[] = [];
+
+export async function closeControlPlanes(): Promise<void> {
+  await Promise.all(clients.splice(0).map((client) => client.endAsync(true)));
+}
+
+export type ControlPlane = Awaited<ReturnType<typeof controlPlane>>;
+
+/** Each uplink stream's envelope schema, straight from the contract. */
+const uplinkSchemas = {
+  inventory: inventoryEnvelopeSchema,
+  health: healthEnvelopeSchema,
+  events: seqGapEnvelopeSchema,
+} as const;
+
+export function addressOf(identity: AgentIdentity): AgentAddress {
+  return { tenantId: identity.tenantId, siteId: identity.siteId, agentId: identity.agentId };
+}
+
+/** Plays the control plane: watches the agent's uplink topics and answers on its cmd/ topics. */
+export async function controlPlane(identity: AgentIdentity) {
+  const address = addressOf(identity);
+  const client = await mqtt.connectAsync(TEST_MQTT_URL, {
+    protocolVersion: 5,
+    clientId: `test-cp-${randomUUID()}`,
+    clean: true,
+    reconnectPeriod: 0,
+  });
+  clients.push(client);
+  const received: { topic: string; envelope: UplinkEnvelope; payload: Buffer }[] = [];
+  const invalid: string[] = [];
+  client.on('message', (topic, payload) => {
+    const parsed = parseTopic(topic);
+    if (parsed?.direction !== 'uplink') return;
+    const schema = uplinkSchemas[parsed.stream as keyof typeof uplinkSchemas] as
+      (typeof uplinkSchemas)[keyof typeof uplinkSchemas] | undefined;
+    if (!schema) {
+      invalid.push(`${topic}: unexpected stream`);
+      return;
+    }
+    const result = schema.safeParse(JSON.parse(payload.toString('utf8')));
+    if (!result.success) invalid.push(`${topic}: ${result.error.message}`);
+    else if (
+      result.data.type === MESSAGE_TYPES.seqGap &&
+      result.data.body.ranges.some((r) => r.toSeq >= result.data.seq)
+    )
+      invalid.push(`${topic}: a gap must lie below its report's own seq`);
+    else received.push({ topic, envelope: result.data, payload });
+  });
+  await client.subscribeAsync(`${agentTopicPrefix(address)}/#`, { qos: 1 });
+  let ackSeq = 0;
+  return {
+    received,
+    invalid,
+    seqs: () => received.map((message) => message.envelope.seq),
+    gapReports: () =>
+      received.flatMap((message) =>
+        message.envelope.type === MESSAGE_TYPES.seqGap ? [message.envelope as SeqGapEnvelope] : [],
+      ),
+    countOf: (seq: number) => received.filter((message) => message.envelope.seq === seq).length,
+    publish: (kind: CommandKind, payload: string | Buffer) =>
+      client.publishAsync(downlinkTopic(address, kind), payload, { qos: 1 }),
+    ack: (ackedSeq: number, agentId = identity.agentId) =>
+      client.publishAsync(
+        downlinkTopic(address, 'ack'),
+        encodeEnvelope({
+          v: PROTOCOL_VERSION,
+          agentId,
+          seq: (ackSeq += 1),
+          sentAt: new Date().toISOString(),
+          type: MESSAGE_TYPES.ack,
+          body: { ackedSeq },
+        }),
+        { qos: 1 },
+      ),
+  };
+}
