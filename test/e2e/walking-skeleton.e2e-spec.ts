@@ -47,6 +47,7 @@ beforeAll(async () => {
     EMBEDDED_MQTT_PORT: String(await freePort()),
     DATA_DIR: path.join(work, 'control-plane'),
     MQTT_SHARE_GROUP: `e2e-${port}`,
+    MQTT_SESSION_EXPIRY_SEC: '0',
     AGENT_INVENTORY_INTERVAL_SEC: '5',
     AGENT_HEALTH_INTERVAL_SEC: '5',
     LOG_LEVEL: 'info',

@@ -174,7 +174,9 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
             password: broker.password,
             protocolVersion: config.embeddedBroker ? 4 : 5,
             clean: false,
-            ...(config.embeddedBroker ? {} : { properties: { sessionExpiryInterval: 3600 } }),
+            ...(config.embeddedBroker
+              ? {}
+              : { properties: { sessionExpiryInterval: config.MQTT_SESSION_EXPIRY_SEC } }),
             reconnectPeriod: 1000,
           },
         }),

@@ -35,6 +35,7 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default('medfleet-cp'),
+  MQTT_SESSION_EXPIRY_SEC: z.coerce.number().int().min(0).max(604_800).default(3600),
   EMBEDDED_MQTT_PORT: port.default(18830),
   EMBEDDED_PG_PORT: port.default(0),
   DATA_DIR: z.string().min(1).default(path.join(process.cwd(), '.medfleet-data')),

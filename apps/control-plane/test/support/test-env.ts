@@ -62,6 +62,8 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     MQTT_SHARE_GROUP: `test-${randomBytes(4).toString('hex')}`,
     // Tests enroll many agents from one address; the limit itself is tested with a low value.
     ENROLL_RATE_LIMIT_PER_MINUTE: '10000',
+    // A test's consumer must not leave a session behind that keeps receiving its share of messages.
+    MQTT_SESSION_EXPIRY_SEC: '0',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...(realBroker ? { MQTT_URL: realBroker } : {}),
     ...env,
