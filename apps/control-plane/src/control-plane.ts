@@ -102,11 +102,13 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
         randomBytes(24).toString('base64url'),
       );
       cleanup.push(() => (embeddedBroker as EmbeddedBroker).stop());
+      const started = embeddedBroker;
       broker = new BrokerEndpoint(
-        embeddedBroker.url,
-        config.MQTT_PUBLIC_URL ?? embeddedBroker.url,
-        embeddedBroker.username,
-        embeddedBroker.password,
+        started.url,
+        config.MQTT_PUBLIC_URL ?? started.url,
+        started.username,
+        started.password,
+        (clientId) => started.disconnect(clientId),
       );
       logger.info({ url: embeddedBroker.url }, 'embedded MQTT broker (Aedes) started');
     }

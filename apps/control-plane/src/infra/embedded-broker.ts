@@ -22,6 +22,8 @@ export interface EmbeddedBroker {
   password: string;
   /** Connects the broker's authentication to the database once the application is up. */
   useCredentialCheck(check: AgentCredentialCheck): void;
+  /** Closes a client's connection now (a revoked agent). */
+  disconnect(clientId: string): void;
   stop(): Promise<void>;
 }
 
@@ -99,6 +101,10 @@ export async function startEmbeddedBroker(port: number, servicePassword: string)
     password: servicePassword,
     useCredentialCheck(next) {
       check = next;
+    },
+    disconnect(clientId) {
+      const client = (broker as unknown as { clients: Record<string, Client | undefined> }).clients[clientId];
+      client?.close();
     },
     async stop() {
       await new Promise<void>((resolve) => broker.close(() => resolve()));

@@ -8,5 +8,10 @@ export class BrokerEndpoint {
     /** Credentials of the control plane's own MQTT clients (embedded broker, or MQTT_USERNAME/PASSWORD). */
     readonly username: string | undefined,
     readonly password: string | undefined,
+    /**
+     * Closes an agent's connection at once (the embedded broker). On an external broker this is a no-op
+     * for now: a revoked agent is refused when it reconnects and its messages are dead-lettered.
+     */
+    readonly disconnectClient: (clientId: string) => void = () => undefined,
   ) {}
 }

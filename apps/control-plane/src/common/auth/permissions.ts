@@ -13,6 +13,8 @@ export const PERMISSIONS = [
   'enrollment:read',
   'enrollment:write',
   'agent:read',
+  /** Revoke an agent (and later: approve, configure). */
+  'agent:write',
   'device:read',
   'ingest:read',
   'user:read',
@@ -44,6 +46,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'site:write',
     'enrollment:read',
     'enrollment:write',
+    'agent:write',
     'ingest:read',
   ],
   practice_admin: [
@@ -51,6 +54,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'site:write',
     'enrollment:read',
     'enrollment:write',
+    'agent:write',
     'ingest:read',
     'user:read',
     'user:write',

@@ -1,4 +1,4 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Auth } from '../../common/auth/auth.decorator.js';
 import { RequirePermission } from '../../common/auth/require-permission.decorator.js';
@@ -22,5 +22,13 @@ export class AgentController {
   @RequirePermission('agent:read')
   get(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string) {
     return this.agents.get(auth, id);
+  }
+
+  /** Cuts the agent off: credentials refused, messages dead-lettered, embedded-broker connection closed. */
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @RequirePermission('agent:write')
+  revoke(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string) {
+    return this.agents.revoke(auth, id);
   }
 }

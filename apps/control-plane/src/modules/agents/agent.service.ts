@@ -3,6 +3,9 @@ import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import { BrokerEndpoint } from '../../infra/runtime.js';
+import { principalActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import type { AgentStatus, ListAgentsQuery } from './agent.dto.js';
 import { AgentEntity } from './agent.entity.js';
 
@@ -30,7 +33,44 @@ const STATUS_SQL: Record<AgentStatus, string> = {
 
 @Injectable()
 export class AgentService {
-  constructor(private readonly tenantDb: TenantDb) {}
+  constructor(
+    private readonly tenantDb: TenantDb,
+    private readonly audit: AuditService,
+    private readonly broker: BrokerEndpoint,
+  ) {}
+
+  /**
+   * Revokes an agent: its credentials stop working at once (MQTT, AgentSync), its messages are refused,
+   * and on the embedded broker its connection is closed now. Revoking twice changes nothing.
+   */
+  async revoke(auth: Principal, id: string): Promise<AgentView> {
+    const view = await this.tenantDb.run(auth.scope, async (tx) => {
+      const agent = await this.find(tx, id);
+      if (!agent) throw AppException.notFound('agent', id);
+      if (!agent.revokedAt) {
+        await tx.db.query(`UPDATE agents SET revoked_at = now() WHERE tenant_id = $1 AND id = $2`, [
+          agent.tenantId,
+          id,
+        ]);
+        await tx.db.query(
+          `UPDATE agent_credentials SET revoked_at = now() WHERE agent_id = $1 AND revoked_at IS NULL`,
+          [id],
+        );
+        await this.audit.record(tx, {
+          action: 'agent.revoke',
+          actor: principalActor(auth),
+          tenantId: agent.tenantId,
+          target: { type: 'agent', id },
+          before: { revokedAt: null },
+          after: { revokedAt: 'now' },
+        });
+      }
+      const current = (await this.find(tx, id)) as AgentEntity;
+      return { ...current, status: agentStatus(current, new Date()) };
+    });
+    this.broker.disconnectClient(id);
+    return view;
+  }
 
   list(auth: Principal, query: ListAgentsQuery): Promise<Page<AgentView>> {
     const limit = query.limit ?? 100;

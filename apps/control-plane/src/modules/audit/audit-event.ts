@@ -30,6 +30,7 @@ export const AUDIT_ACTIONS = [
   'enrollment_token.revoke',
   'agent.enroll',
   'agent.enroll_failed',
+  'agent.revoke',
   'auth.sign_in',
   'auth.sign_in_failed',
   'auth.sign_out',
