@@ -172,6 +172,15 @@ describe('walking skeleton', () => {
       return detail.ackedSeq > before.ackedSeq + 2 ? detail : null;
     });
     expect(after.messagesApplied).toBeGreaterThan(before.messagesApplied);
+    // The restarted agent reports that its previous run ended without a clean stop (no reboot here).
+    const events = await eventually(async () => {
+      const response = await api(base, apiKey, 'GET', `/agents/${ids.agentId}/events`);
+      return response.body.items?.length > 0 ? response.body.items : null;
+    });
+    expect(events[0]).toMatchObject({
+      type: 'agent.recovered',
+      body: { reason: 'unclean_shutdown', rebooted: false },
+    });
     expect(await devicesOf(ids.tenantId)).toHaveLength(DEVICES);
   });
 

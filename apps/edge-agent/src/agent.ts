@@ -14,6 +14,9 @@ import {
   parseTopic,
   PROTOCOL_VERSION,
   seqGapBodySchema,
+  agentRecoveredBodySchema,
+  type AgentRecoveredBody,
+  type AgentRecoveredEnvelope,
   uplinkTopic,
   type AgentAddress,
   type EnrollResponse,
@@ -194,6 +197,13 @@ export class Agent {
         return undefined;
       });
     }
+    const unclean = this.lock?.uncleanShutdown;
+    if (unclean) {
+      this.log.warn(unclean, 'the previous run ended without a clean stop: reporting the recovery');
+      void this.enqueue(() =>
+        this.emitRecovery({ reason: 'unclean_shutdown', ...unclean, detectedAt: new Date().toISOString() }),
+      );
+    }
     this.client = this.connect();
     delivery.attach(this.client);
     const { config } = this.options.identity;
@@ -317,6 +327,31 @@ export class Agent {
       payload: encodeEnvelope(envelope),
     };
     await (this.delivery as Delivery).submit(outboxMessage);
+    return seq;
+  }
+
+  /** The `agent.recovered` event on `events`: the first thing a post-storm check looks for. */
+  private async emitRecovery(body: AgentRecoveredBody): Promise<number | undefined> {
+    const check = agentRecoveredBodySchema.safeParse(body);
+    if (!check.success) {
+      this.log.error(
+        { issues: check.error.issues.slice(0, 3) },
+        'refusing to publish a recovery event that breaks the contract',
+      );
+      return undefined;
+    }
+    const seq = await (this.seqStore as SeqStore).next();
+    const envelope: AgentRecoveredEnvelope = {
+      ...this.header(seq),
+      type: MESSAGE_TYPES.recovered,
+      body: check.data,
+    };
+    await (this.delivery as Delivery).submit({
+      seq,
+      stream: 'events',
+      topic: uplinkTopic(this.address, 'events'),
+      payload: encodeEnvelope(envelope),
+    });
     return seq;
   }
 

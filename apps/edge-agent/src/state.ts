@@ -107,12 +107,18 @@ async function syncDirectory(dir: string): Promise<void> {
 
 export interface StateLock {
   release(): Promise<void>;
+  /**
+   * Set when the lock of a previous run was still there: that run never stopped cleanly (a crash, a kill,
+   * a power cut). `rebooted` tells whether the machine itself restarted since.
+   */
+  readonly uncleanShutdown: { rebooted: boolean; previousStartedAt?: string } | null;
 }
 
 interface LockOwner {
   pid: number;
   bootId: string;
   token: string;
+  startedAt?: string;
 }
 
 /**
@@ -127,11 +133,14 @@ export async function lockStateDir(stateDir: string): Promise<StateLock> {
     pid: process.pid,
     bootId: await currentBootId(),
     token: randomBytes(8).toString('hex'),
+    startedAt: new Date().toISOString(),
   };
+  let uncleanShutdown: StateLock['uncleanShutdown'] = null;
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
       await fs.writeFile(file, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: 0o600 });
       return {
+        uncleanShutdown,
         release: async () => {
           const current = (await readJson(file).catch(() => undefined)) as Partial<LockOwner> | undefined;
           if (current?.token === owner.token) await fs.rm(file, { force: true });
@@ -147,6 +156,11 @@ export async function lockStateDir(stateDir: string): Promise<StateLock> {
             `if none is running, delete ${file}`,
         );
       }
+      // The previous run's lock outlived it: that run ended without stopping (an unreadable lock counts too).
+      uncleanShutdown = {
+        rebooted: holder?.bootId !== owner.bootId,
+        ...(typeof holder?.startedAt === 'string' ? { previousStartedAt: holder.startedAt } : {}),
+      };
       await fs.rm(file, { force: true });
     }
   }

@@ -10,6 +10,7 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   healthEnvelopeSchema,
+  eventEnvelopeSchema,
   inventoryEnvelopeSchema,
   seqGapEnvelopeSchema,
   uplinkEnvelopeSchema,
@@ -24,6 +25,7 @@ describe('golden v1 messages', () => {
     ['health.v1.json', healthEnvelopeSchema],
     ['ack.v1.json', ackEnvelopeSchema],
     ['seq-gap.v1.json', seqGapEnvelopeSchema],
+    ['agent-recovered.v1.json', eventEnvelopeSchema],
   ] as const)('%s decodes and re-encodes to the same JSON', (file, schema) => {
     const raw = golden(file);
     const decoded = decodeEnvelope(raw, schema);

@@ -61,6 +61,19 @@ export const seqGapBodySchema = z
   );
 export type SeqGapBody = z.infer<typeof seqGapBodySchema>;
 
+/**
+ * On the `events` stream: the agent started after an unclean shutdown (its previous run never stopped
+ * cleanly: a crash, a kill, or a power cut). The first step of post-storm verification.
+ */
+export const agentRecoveredBodySchema = z.strictObject({
+  reason: z.literal('unclean_shutdown'),
+  /** True when the machine itself restarted since (power loss, hardware watchdog), false when only the process died. */
+  rebooted: z.boolean(),
+  previousStartedAt: z.iso.datetime({ offset: true }).optional(),
+  detectedAt: z.iso.datetime({ offset: true }),
+});
+export type AgentRecoveredBody = z.infer<typeof agentRecoveredBodySchema>;
+
 export const ackBodySchema = z.strictObject({
   /** Highest contiguous seq of this agent the control plane has committed. */
   ackedSeq: z.number().int().nonnegative(),
@@ -90,6 +103,16 @@ export const seqGapEnvelopeSchema = z.strictObject({
   type: z.literal(MESSAGE_TYPES.seqGap),
   body: seqGapBodySchema,
 });
+export const agentRecoveredEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.recovered),
+  body: agentRecoveredBodySchema,
+});
+/** Everything the `events` stream carries. */
+export const eventEnvelopeSchema = z.discriminatedUnion('type', [
+  seqGapEnvelopeSchema,
+  agentRecoveredEnvelopeSchema,
+]);
 /** Downlink acks carry seq 0 style numbering of their own; `seq` here counts the control plane's acks. */
 export const ackEnvelopeSchema = z.strictObject({
   ...envelopeBase,
@@ -105,8 +128,10 @@ export const uplinkEnvelopeSchema = z.discriminatedUnion('type', [
 export type InventoryEnvelope = z.infer<typeof inventoryEnvelopeSchema>;
 export type HealthEnvelope = z.infer<typeof healthEnvelopeSchema>;
 export type SeqGapEnvelope = z.infer<typeof seqGapEnvelopeSchema>;
+export type AgentRecoveredEnvelope = z.infer<typeof agentRecoveredEnvelopeSchema>;
+export type EventEnvelope = SeqGapEnvelope | AgentRecoveredEnvelope;
 export type AckEnvelope = z.infer<typeof ackEnvelopeSchema>;
-export type UplinkEnvelope = InventoryEnvelope | HealthEnvelope | SeqGapEnvelope;
+export type UplinkEnvelope = InventoryEnvelope | HealthEnvelope | EventEnvelope;
 export type Envelope = UplinkEnvelope | AckEnvelope;
 
 /** Why a message was refused; the control plane keeps it with the dead letter. */

@@ -15,5 +15,6 @@ export const MESSAGE_TYPES = {
   inventory: 'inventory.snapshot',
   health: 'health.report',
   seqGap: 'agent.seq_gap',
+  recovered: 'agent.recovered',
   ack: 'cmd.ack',
 } as const;

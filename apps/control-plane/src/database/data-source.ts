@@ -3,8 +3,14 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { APP_ROLE, Foundation1764720000000 } from './migrations/1764720000000-foundation.js';
 import { Identity1764720200000 } from './migrations/1764720200000-identity.js';
 import { Audit1764720100000 } from './migrations/1764720100000-audit.js';
+import { AgentEvents1764720300000 } from './migrations/1764720300000-agent-events.js';
 
-export const MIGRATIONS = [Foundation1764720000000, Identity1764720200000, Audit1764720100000];
+export const MIGRATIONS = [
+  Foundation1764720000000,
+  Identity1764720200000,
+  Audit1764720100000,
+  AgentEvents1764720300000,
+];
 
 export interface DatabaseTarget {
   url: string;

@@ -33,6 +33,10 @@ export class AppException extends Error {
     });
   }
 
+  static invalidCursor(): AppException {
+    return new AppException(ErrorCode.INVALID_CURSOR, HttpStatus.BAD_REQUEST, 'The cursor is not valid');
+  }
+
   static conflict(message: string, details: Record<string, unknown> = {}): AppException {
     return new AppException(ErrorCode.CONFLICT, HttpStatus.CONFLICT, message, details);
   }

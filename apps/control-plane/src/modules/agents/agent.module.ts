@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
 import { AgentCredentialsService } from './agent-credentials.service.js';
 import { AgentController } from './agent.controller.js';
+import { AgentEventController } from './agent-event.controller.js';
 import { AgentService } from './agent.service.js';
 
 @Module({
-  controllers: [AgentController],
+  controllers: [AgentController, AgentEventController],
   providers: [AgentService, AgentCredentialsService],
   exports: [AgentService, AgentCredentialsService],
 })

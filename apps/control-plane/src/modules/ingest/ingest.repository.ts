@@ -96,6 +96,20 @@ export class IngestRepository {
     return rows.length;
   }
 
+  async saveEvent(
+    tx: TenantTx,
+    key: { tenantId: string; agentId: string; seq: number },
+    type: string,
+    occurredAt: string,
+    body: unknown,
+  ): Promise<void> {
+    await tx.db.query(
+      `INSERT INTO agent_events (tenant_id, agent_id, seq, type, occurred_at, body) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT DO NOTHING`,
+      [key.tenantId, key.agentId, key.seq, type, occurredAt, JSON.stringify(body)],
+    );
+  }
+
   async saveHealth(tx: TenantTx, tenantId: string, agentId: string, health: HealthBody): Promise<void> {
     await tx.db.query(`UPDATE agents SET last_health = $3 WHERE tenant_id = $1 AND id = $2`, [
       tenantId,

@@ -14,7 +14,7 @@ import {
   healthEnvelopeSchema,
   inventoryEnvelopeSchema,
   parseTopic,
-  seqGapEnvelopeSchema,
+  eventEnvelopeSchema,
   type AgentAddress,
   type RejectReason,
   type UplinkEnvelope,
@@ -34,7 +34,7 @@ export type IngestOutcome =
 const SCHEMAS = {
   inventory: inventoryEnvelopeSchema,
   health: healthEnvelopeSchema,
-  events: seqGapEnvelopeSchema,
+  events: eventEnvelopeSchema,
 } as const;
 type ConsumedStream = keyof typeof SCHEMAS;
 
@@ -205,6 +205,21 @@ export class IngestService {
         return;
       case MESSAGE_TYPES.health:
         await this.repository.saveHealth(tx, address.tenantId, address.agentId, envelope.body);
+        return;
+      case MESSAGE_TYPES.recovered:
+        // The start of post-storm verification: kept per agent, listed at GET /agents/:id/events.
+        await this.repository.saveEvent(
+          tx,
+          { tenantId: address.tenantId, agentId: address.agentId, seq: envelope.seq },
+          envelope.type,
+          envelope.body.detectedAt,
+          envelope.body,
+        );
+        this.logger.warn({
+          msg: 'agent recovered from an unclean shutdown',
+          agentId: address.agentId,
+          rebooted: envelope.body.rebooted,
+        });
         return;
       case MESSAGE_TYPES.seqGap: {
         const skipped = await this.repository.skipSeqs(
