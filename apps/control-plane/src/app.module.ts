@@ -8,6 +8,8 @@ import { DatabaseModule } from './database/database.module.js';
 import { BrokerEndpoint } from './infra/runtime.js';
 import { AgentModule } from './modules/agents/agent.module.js';
 import { AuditModule } from './modules/audit/audit.module.js';
+import { BrokerModule } from './modules/broker/broker.module.js';
+import type { DynsecClient } from './modules/broker/dynsec-client.js';
 import { DeviceModule } from './modules/devices/device.module.js';
 import { EnrollmentModule } from './modules/enrollment/enrollment.module.js';
 import { HealthModule } from './modules/health/health.module.js';
@@ -21,6 +23,8 @@ export interface AppModuleOptions {
   config: AppConfig;
   dataSource: DataSource;
   broker: BrokerEndpoint;
+  /** Connected when MQTT_DYNSEC=true: agents are provisioned on Mosquitto's dynamic-security plugin. */
+  dynsec?: DynsecClient | null;
 }
 
 @Module({})
@@ -31,6 +35,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(options.config),
         DatabaseModule.forRoot(options.dataSource, options.broker),
+        BrokerModule.forRoot(options.dynsec ?? null),
         AuditModule,
         OrganizationModule,
         IdentityModule,

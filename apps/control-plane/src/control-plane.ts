@@ -24,6 +24,8 @@ import { MedfleetMqttServer } from './infra/mqtt-transport.js';
 import { BrokerEndpoint } from './infra/runtime.js';
 import { AgentCredentialsService } from './modules/agents/agent-credentials.service.js';
 import { AgentEntity } from './modules/agents/agent.entity.js';
+import { DynsecClient } from './modules/broker/dynsec-client.js';
+import { ensureControlPlaneRole } from './modules/broker/dynsec-provisioning.service.js';
 import { DeviceEntity } from './modules/devices/device.entity.js';
 import { EnrollmentTokenEntity } from './modules/enrollment/enrollment-token.entity.js';
 import { OrganizationService } from './modules/organizations/organization.service.js';
@@ -113,12 +115,30 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
       logger.info({ url: embeddedBroker.url }, 'embedded MQTT broker (Aedes) started');
     }
 
+    // Mosquitto dynamic-security: before the control plane's other MQTT clients connect, since giving
+    // its own broker client the role it needs restarts that username's connections.
+    let dynsec: DynsecClient | null = null;
+    if (config.MQTT_DYNSEC && broker.username && broker.password) {
+      const connected = await DynsecClient.connect({
+        url: broker.url,
+        username: broker.username,
+        password: broker.password,
+        clientId: `${config.mqttClientId}-dynsec`,
+        timeoutMs: config.MQTT_DYNSEC_TIMEOUT_MS,
+      });
+      dynsec = connected;
+      // Closed by the provisioning service with the application; this covers a failed start before it.
+      cleanup.push(() => connected.close());
+      await ensureControlPlaneRole(connected, broker.username, logger);
+      logger.info({ url: broker.url }, 'MQTT dynamic-security provisioning enabled');
+    }
+
     const dataSource = appDataSource(target, ENTITIES);
     await dataSource.initialize();
     cleanup.push(() => dataSource.destroy());
 
     const app = await NestFactory.create<NestExpressApplication>(
-      AppModule.forRoot({ config, dataSource, broker }),
+      AppModule.forRoot({ config, dataSource, broker, dynsec }),
       {
         bodyParser: false,
         logger: new PinoNestLogger(logger),

@@ -36,6 +36,13 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default('medfleet-cp'),
   MQTT_SESSION_EXPIRY_SEC: z.coerce.number().int().min(0).max(604_800).default(3600),
+  // External Mosquitto 2 with the dynamic-security plugin: the control plane provisions each agent's
+  // client and role, as the plugin's admin (MQTT_USERNAME / MQTT_PASSWORD).
+  MQTT_DYNSEC: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  MQTT_DYNSEC_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   EMBEDDED_MQTT_PORT: port.default(18830),
   EMBEDDED_PG_PORT: port.default(0),
   DATA_DIR: z.string().min(1).default(path.join(process.cwd(), '.medfleet-data')),
@@ -113,6 +120,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
   const config = parsed.data;
+  if (config.MQTT_DYNSEC) {
+    const missing = (['MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD'] as const).filter((key) => !config[key]);
+    if (missing.length > 0) {
+      throw new ConfigError(
+        missing.map((variable) => ({
+          variable,
+          message: 'is required when MQTT_DYNSEC=true (the dynamic-security admin on an external broker)',
+        })),
+      );
+    }
+  }
   return {
     ...config,
     DATA_DIR: path.resolve(config.DATA_DIR),

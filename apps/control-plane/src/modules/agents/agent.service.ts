@@ -6,6 +6,7 @@ import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
 import { BrokerEndpoint } from '../../infra/runtime.js';
 import { principalActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
+import { BrokerProvisioning } from '../broker/broker-provisioning.service.js';
 import type { AgentStatus, ListAgentsQuery } from './agent.dto.js';
 import { AgentEntity } from './agent.entity.js';
 
@@ -37,11 +38,12 @@ export class AgentService {
     private readonly tenantDb: TenantDb,
     private readonly audit: AuditService,
     private readonly broker: BrokerEndpoint,
+    private readonly brokerProvisioning: BrokerProvisioning,
   ) {}
 
   /**
    * Revokes an agent: its credentials stop working at once (MQTT, AgentSync), its messages are refused,
-   * and on the embedded broker its connection is closed now. Revoking twice changes nothing.
+   * and its connection is closed now (embedded broker, or Mosquitto with dynamic-security). Revoking twice changes nothing.
    */
   async revoke(auth: Principal, id: string): Promise<AgentView> {
     const view = await this.tenantDb.run(auth.scope, async (tx) => {
@@ -69,6 +71,9 @@ export class AgentService {
       return { ...current, status: agentStatus(current, new Date()) };
     });
     this.broker.disconnectClient(id);
+    // Dynamic-security: the agent's broker client is deleted (Mosquitto closes its connection); on every
+    // revoke, so repeating one also retries it. Never throws; a failure is logged and retried.
+    await this.brokerProvisioning.deprovisionAgent(id);
     return view;
   }
 

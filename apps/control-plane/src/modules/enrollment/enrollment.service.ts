@@ -1,6 +1,6 @@
 /** Enrollment tokens (REST) and the enrollment itself (gRPC): token in, agent identity out. */
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   PROTOCOL_VERSION,
   agentTopicPrefix,
@@ -18,6 +18,7 @@ import { TenantDb } from '../../database/tenant-db.js';
 import { BrokerEndpoint } from '../../infra/runtime.js';
 import { agentActor, principalActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
+import { BrokerProvisioning } from '../broker/broker-provisioning.service.js';
 import { SiteService } from '../sites/site.service.js';
 import { AgentEntity } from '../agents/agent.entity.js';
 import type { CreateEnrollmentTokenDto, ListEnrollmentTokensQuery } from './enrollment-token.dto.js';
@@ -45,12 +46,15 @@ const clip = (value: string | undefined, max: number, fallback: string) =>
 
 @Injectable()
 export class EnrollmentService {
+  private readonly logger = new Logger(EnrollmentService.name);
+
   constructor(
     private readonly tenantDb: TenantDb,
     private readonly sites: SiteService,
     private readonly broker: BrokerEndpoint,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly audit: AuditService,
+    private readonly brokerProvisioning: BrokerProvisioning,
   ) {}
 
   /** Creates a token for a site; the token itself is returned once and only its hash is kept. */
@@ -154,6 +158,8 @@ export class EnrollmentService {
     // A refusal of a real token is recorded after its transaction rolled back; unknown tokens are not, so
     // that nobody can fill a tenant's audit trail by guessing.
     let refused: { token: EnrollmentTokenEntity; state: EnrollmentTokenView['state'] } | null = null;
+    // Set once the broker holds the agent's client, to remove it again if the transaction then fails.
+    let provisioned: string | null = null;
     const scope = { organizationId: null, tenantIds: [parsed.tenantId] };
     const exchange = this.tenantDb.run<EnrollResponse>(scope, async (tx) => {
       const tokenHash = hashSecret(request.token);
@@ -225,6 +231,19 @@ export class EnrollmentService {
         details: { enrollmentTokenId: token.id, tokenUses: token.uses + 1, tokenMaxUses: token.maxUses },
       });
       const address = { tenantId: site.tenantId, siteId: site.id, agentId };
+      // Last, inside the transaction: if the broker (dynamic-security) does not confirm the agent's client,
+      // the enrollment fails and rolls back, rather than enrolling an agent that cannot connect.
+      try {
+        await this.brokerProvisioning.provisionAgent(address, secret);
+      } catch (error) {
+        this.logger.error(
+          `enrollment of agent ${agentId} refused: the MQTT broker did not provision it (${
+            error instanceof Error ? error.message : String(error)
+          })`,
+        );
+        throw error;
+      }
+      provisioned = agentId;
       return {
         agentId,
         organizationId: tenantRows[0]?.organization_id ?? '',
@@ -249,6 +268,7 @@ export class EnrollmentService {
       };
     });
     return exchange.catch(async (error: unknown) => {
+      if (provisioned) await this.brokerProvisioning.deprovisionAgent(provisioned);
       if (refused) {
         await this.audit.recordStandalone(
           { organizationId: null, tenantIds: [refused.token.tenantId] },
