@@ -220,7 +220,10 @@ describe('Mosquitto dynamic-security provisioned by the control plane', () => {
     const issued = await session.issueToken();
     const client = enrollmentClient(cp.grpcAddress);
     try {
-      await expect(client.enroll({ token: issued.token })).rejects.toMatchObject({ code: status.INTERNAL });
+      await expect(client.enroll({ token: issued.token })).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+        details: expect.stringMatching(/^BROKER_UNAVAILABLE:/),
+      });
       expect(spyProvision).toHaveBeenCalledTimes(1);
       expect(await expectOk(session.api.get(`/enrollment-tokens/${issued.id}`))).toMatchObject({ uses: 0 });
       // The agent retries: this time the broker answers, and the one-use token still works.

@@ -6,6 +6,7 @@ export enum EnrollmentErrorCode {
   TOKEN_REVOKED = 'TOKEN_REVOKED',
   UNSUPPORTED_PROTOCOL_VERSION = 'UNSUPPORTED_PROTOCOL_VERSION',
   INVALID_FACTS = 'INVALID_FACTS',
+  BROKER_UNAVAILABLE = 'BROKER_UNAVAILABLE',
 }
 
 export class EnrollmentException extends Error {

@@ -16,6 +16,7 @@ const GRPC_STATUS: Record<EnrollmentErrorCode, status> = {
   [EnrollmentErrorCode.TOKEN_REVOKED]: status.PERMISSION_DENIED,
   [EnrollmentErrorCode.UNSUPPORTED_PROTOCOL_VERSION]: status.FAILED_PRECONDITION,
   [EnrollmentErrorCode.INVALID_FACTS]: status.INVALID_ARGUMENT,
+  [EnrollmentErrorCode.BROKER_UNAVAILABLE]: status.UNAVAILABLE,
 };
 
 /** `ipv4:127.0.0.1:54321` or `ipv6:[::1]:54321` → the address without the port. */

@@ -241,7 +241,10 @@ export class EnrollmentService {
             error instanceof Error ? error.message : String(error)
           })`,
         );
-        throw error;
+        throw new EnrollmentException(
+          EnrollmentErrorCode.BROKER_UNAVAILABLE,
+          'the MQTT broker could not be prepared for this agent; retry later (the token was not used)',
+        );
       }
       provisioned = agentId;
       return {
