@@ -12,7 +12,7 @@ import {
   MESSAGE_TYPES,
   parseTopic,
   PROTOCOL_VERSION,
-  seqGapEnvelopeSchema,
+  eventEnvelopeSchema,
   type AgentAddress,
   type CommandKind,
   type SeqGapEnvelope,
@@ -34,7 +34,7 @@ export type ControlPlane = Awaited<ReturnType<typeof controlPlane>>;
 const uplinkSchemas = {
   inventory: inventoryEnvelopeSchema,
   health: healthEnvelopeSchema,
-  events: seqGapEnvelopeSchema,
+  events: eventEnvelopeSchema,
 } as const;
 
 export function addressOf(identity: AgentIdentity): AgentAddress {
