@@ -270,6 +270,8 @@ describe('Delivery with the durable outbox', () => {
         if (roll < 0.6) await t.submitMessage(make.health);
         else if (roll < 0.78) newestSnapshot = await t.submitMessage((seq) => make.inventory(seq, true));
         else if (roll < 0.83) changes.push(await t.submitMessage((seq) => make.inventory(seq, false)));
+        // Acks are rare, so the outbox keeps filling up and compaction is exercised.
+        else if (roll < 0.95) changes.push(await t.submitMessage((seq) => make.inventory(seq, false)));
         else {
           const from = t.seqStore.lastAckedSeq;
           await t.delivery.acknowledge(from + Math.floor(random() * (t.seqStore.lastSeq - from + 1)));
@@ -432,5 +434,21 @@ describe('Delivery flow control', () => {
     published.length = 0;
     delivery.onConnected();
     expect(published.map((publish) => publish.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 201));
+  });
+});
+
+describe('acks', () => {
+  it('a repeated or stale ack never stops later acks from being applied', async () => {
+    const t = await setup();
+    for (let i = 0; i < 6; i++) await t.submit('health');
+    await t.delivery.acknowledge(2);
+    // The same ack again (a replay answered by the control plane), then an older one: nothing to write.
+    await t.delivery.acknowledge(2);
+    await t.delivery.acknowledge(1);
+    await t.delivery.acknowledge(5);
+    expect(t.seqs()).toEqual([6]);
+    expect(t.seqStore.lastAckedSeq).toBe(5);
+    await t.delivery.acknowledge(6);
+    expect(t.seqs()).toEqual([]);
   });
 });

@@ -191,8 +191,10 @@ export class Delivery {
    */
   acknowledge(ackedSeq: number): Promise<void> {
     if (ackedSeq > this.ackTarget) this.ackTarget = ackedSeq;
-    this.ackRun ??= this.applyAcks();
-    return this.ackRun;
+    // Only when there is work: a run with nothing to write would finish (and clear ackRun) before it is
+    // assigned, leaving a settled promise in ackRun and every later ack unapplied.
+    if (!this.ackRun && this.ackTarget > this.ackApplied) this.ackRun = this.applyAcks();
+    return this.ackRun ?? Promise.resolve();
   }
 
   /** Resolves once the acks received so far are written. */

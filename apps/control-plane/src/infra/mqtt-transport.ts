@@ -7,10 +7,12 @@ import { MqttContext, ServerMqtt, type MqttOptions } from '@nestjs/microservices
 import { sharedSubscription } from '@medfleet/contracts';
 
 type MqttClient = {
+  connected: boolean;
   on(
     event: 'message',
     handler: (topic: string, payload: Buffer, packet: Record<string, unknown>) => void,
   ): void;
+  on(event: 'connect', handler: () => void): void;
   subscribe(topic: string, options: Record<string, unknown>): void;
 };
 
@@ -31,12 +33,18 @@ export class MedfleetMqttServer extends ServerMqtt {
         this.handleError(String(error)),
       );
     });
-    for (const pattern of this.messageHandlers.keys()) {
-      const filter = this.medfleet.shareGroup
-        ? sharedSubscription(this.medfleet.shareGroup, pattern)
-        : pattern;
-      mqttClient.subscribe(filter, { qos: 1 });
-    }
+    // Subscribe on every connection, not once: a broker that restarts may keep the session but not its
+    // shared subscriptions (Mosquitto 2.0 then answers "no matching subscribers").
+    const subscribe = () => {
+      for (const pattern of this.messageHandlers.keys()) {
+        const filter = this.medfleet.shareGroup
+          ? sharedSubscription(this.medfleet.shareGroup, pattern)
+          : pattern;
+        mqttClient.subscribe(filter, { qos: 1 });
+      }
+    };
+    mqttClient.on('connect', subscribe);
+    if (mqttClient.connected) subscribe();
   }
 
   override async handleMessage(
