@@ -450,6 +450,7 @@ export class Agent {
     });
     client.on('close', () => {
       clearTimeout(this.stableTimer);
+      this.delivery?.onDisconnected();
       if (this.wasConnected && this.state === 'running') {
         this.log.warn(
           { outboxDepth: this.outbox?.depth() ?? 0, retryInMs: client.options.reconnectPeriod },

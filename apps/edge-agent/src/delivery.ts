@@ -156,6 +156,16 @@ export class Delivery {
     this.pump();
   }
 
+  /**
+   * The connection is gone: PUBACKs of what was in flight may never come (a broker that lost its state
+   * forgets them), so the window is freed and the next sweep sends those messages again. A duplicate costs
+   * nothing: the control plane commits each seq once.
+   */
+  onDisconnected(): void {
+    this.inflight.clear();
+    this.inflightBytes = 0;
+  }
+
   /** Called periodically: re-publishes, oldest first, what has waited for its ack longer than the interval. */
   resendStale(): void {
     if (!this.client?.connected || this.closed) return;
