@@ -4,12 +4,16 @@ import { APP_ROLE, Foundation1764720000000 } from './migrations/1764720000000-fo
 import { Identity1764720200000 } from './migrations/1764720200000-identity.js';
 import { Audit1764720100000 } from './migrations/1764720100000-audit.js';
 import { AgentEvents1764720300000 } from './migrations/1764720300000-agent-events.js';
+import { AgentIdentity1764720400000 } from './migrations/1764720400000-agent-identity.js';
+import { AgentHealth1764720500000 } from './migrations/1764720500000-agent-health.js';
 
 export const MIGRATIONS = [
   Foundation1764720000000,
   Identity1764720200000,
   Audit1764720100000,
   AgentEvents1764720300000,
+  AgentIdentity1764720400000,
+  AgentHealth1764720500000,
 ];
 
 export interface DatabaseTarget {

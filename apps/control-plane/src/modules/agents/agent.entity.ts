@@ -62,6 +62,10 @@ export class AgentEntity {
   @Column({ name: 'enrolled_at', type: 'timestamptz' })
   enrolledAt!: Date;
 
+  /** 'pending' while an enrollment that needs approval waits for a technician; 'rejected' if refused. */
+  @Column({ name: 'approval_state', type: 'text', default: 'approved' })
+  approvalState!: 'pending' | 'approved' | 'rejected';
+
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
 }
