@@ -7,6 +7,7 @@ import {
   PROTO_FILES,
   PROTO_ROOT,
   ackEnvelopeSchema,
+  configEnvelopeSchema,
   decodeEnvelope,
   encodeEnvelope,
   healthEnvelopeSchema,
@@ -26,6 +27,11 @@ describe('golden v1 messages', () => {
     ['ack.v1.json', ackEnvelopeSchema],
     ['seq-gap.v1.json', seqGapEnvelopeSchema],
     ['agent-recovered.v1.json', eventEnvelopeSchema],
+    ['health-full.v1.json', healthEnvelopeSchema],
+    ['ack-timed.v1.json', ackEnvelopeSchema],
+    ['config.v1.json', configEnvelopeSchema],
+    ['config-applied.v1.json', eventEnvelopeSchema],
+    ['config-rejected.v1.json', eventEnvelopeSchema],
   ] as const)('%s decodes and re-encodes to the same JSON', (file, schema) => {
     const raw = golden(file);
     const decoded = decodeEnvelope(raw, schema);

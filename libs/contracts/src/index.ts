@@ -3,3 +3,4 @@ export * from './topics.js';
 export * from './device.js';
 export * from './messages.js';
 export * from './enrollment.js';
+export * from './agent-config.js';

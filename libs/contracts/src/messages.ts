@@ -1,5 +1,11 @@
 /** Message schemas of protocol v1: the envelope and the bodies of the streams the agent publishes. */
 import { z } from 'zod';
+import {
+  agentConfigSchema,
+  COLLECTOR_NAMES,
+  configAppliedBodySchema,
+  configRejectedBodySchema,
+} from './agent-config.js';
 import { deviceReportSchema } from './device.js';
 import { MAX_PAYLOAD_BYTES, MESSAGE_TYPES, PROTOCOL_VERSION } from './protocol.js';
 
@@ -14,19 +20,58 @@ export const inventoryBodySchema = z.strictObject({
 });
 export type InventoryBody = z.infer<typeof inventoryBodySchema>;
 
+const isoTime = z.iso.datetime({ offset: true });
+/** Ten years in ms: a clock further off than that is broken, not skewed. */
+const MAX_CLOCK_OFFSET_MS = 10 * 365 * 24 * 3600 * 1000;
+
+/** What one collector is doing, as its agent sees it. */
+export const collectorStateSchema = z.strictObject({
+  name: z.enum(COLLECTOR_NAMES),
+  enabled: z.boolean(),
+  /** Enabled and scheduled on this agent (false for one the agent does not implement). */
+  running: z.boolean(),
+  lastRunAt: isoTime.optional(),
+  /** The error of the last run, absent when it succeeded. */
+  lastError: z.string().min(1).max(500).optional(),
+});
+export type CollectorState = z.infer<typeof collectorStateSchema>;
+
+/**
+ * Fields added after the first v1 agents are optional, so their reports still decode; `uptimeSec`,
+ * `cpuPercent` and `memoryRssBytes` are the agent process's own, the `host*` ones the machine's.
+ */
 export const healthBodySchema = z.strictObject({
   agentVersion: z.string().min(1).max(64),
   uptimeSec: z.number().nonnegative(),
+  hostUptimeSec: z.number().nonnegative().optional(),
   cpuPercent: z
     .number()
     .min(0)
     .max(100 * 256),
+  /** Busy share of all the host's cores since the previous report, 0–100. */
+  hostCpuPercent: z.number().min(0).max(100).optional(),
   memoryRssBytes: z.number().int().nonnegative(),
+  memoryTotalBytes: z.number().int().nonnegative().optional(),
+  memoryAvailableBytes: z.number().int().nonnegative().optional(),
   loadAverage: z.array(z.number().nonnegative()).length(3),
+  /** Free and total space where the agent keeps its state and outbox. */
   diskFreeBytes: z.number().int().nonnegative().optional(),
+  diskTotalBytes: z.number().int().nonnegative().optional(),
+  /**
+   * Control-plane clock minus agent clock, estimated NTP-style from acks (positive: the agent is behind).
+   * Absent until an ack with server times arrived.
+   */
+  clockOffsetMs: z.number().min(-MAX_CLOCK_OFFSET_MS).max(MAX_CLOCK_OFFSET_MS).optional(),
+  /** Round trip of the exchange the offset comes from; the offset is good to about half of it. */
+  clockRttMs: z.number().nonnegative().max(MAX_CLOCK_OFFSET_MS).optional(),
   outboxDepth: z.number().int().nonnegative(),
+  /** Age of the oldest message still waiting for its ack (absent when none waits). */
+  outboxOldestAgeSec: z.number().nonnegative().optional(),
   lastAckedSeq: z.number().int().nonnegative(),
   devicesKnown: z.number().int().nonnegative(),
+  collectors: z.array(collectorStateSchema).max(32).optional(),
+  /** The config version the agent runs (0: the one it enrolled with). */
+  configVersion: z.number().int().nonnegative().max(2_147_483_647).optional(),
 });
 export type HealthBody = z.infer<typeof healthBodySchema>;
 
@@ -77,6 +122,13 @@ export type AgentRecoveredBody = z.infer<typeof agentRecoveredBodySchema>;
 export const ackBodySchema = z.strictObject({
   /** Highest contiguous seq of this agent the control plane has committed. */
   ackedSeq: z.number().int().nonnegative(),
+  /**
+   * The message this ack answers and when the control plane received it: with the envelope's `sentAt`
+   * (when the ack left) the agent estimates its clock offset NTP-style. Optional: older control planes
+   * send neither.
+   */
+  forSeq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  receivedAt: isoTime.optional(),
 });
 export type AckBody = z.infer<typeof ackBodySchema>;
 
@@ -108,16 +160,35 @@ export const agentRecoveredEnvelopeSchema = z.strictObject({
   type: z.literal(MESSAGE_TYPES.recovered),
   body: agentRecoveredBodySchema,
 });
+export const configAppliedEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.configApplied),
+  body: configAppliedBodySchema,
+});
+export const configRejectedEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.configRejected),
+  body: configRejectedBodySchema,
+});
 /** Everything the `events` stream carries. */
 export const eventEnvelopeSchema = z.discriminatedUnion('type', [
   seqGapEnvelopeSchema,
   agentRecoveredEnvelopeSchema,
+  configAppliedEnvelopeSchema,
+  configRejectedEnvelopeSchema,
 ]);
 /** Downlink acks carry seq 0 style numbering of their own; `seq` here counts the control plane's acks. */
 export const ackEnvelopeSchema = z.strictObject({
   ...envelopeBase,
   type: z.literal(MESSAGE_TYPES.ack),
   body: ackBodySchema,
+});
+
+/** Downlink `cmd/config`: the whole desired config; `seq` is its version. Sent retained, so a (re)subscribing agent gets it. */
+export const configEnvelopeSchema = z.strictObject({
+  ...envelopeBase,
+  type: z.literal(MESSAGE_TYPES.config),
+  body: agentConfigSchema,
 });
 
 export const uplinkEnvelopeSchema = z.discriminatedUnion('type', [
@@ -129,10 +200,14 @@ export type InventoryEnvelope = z.infer<typeof inventoryEnvelopeSchema>;
 export type HealthEnvelope = z.infer<typeof healthEnvelopeSchema>;
 export type SeqGapEnvelope = z.infer<typeof seqGapEnvelopeSchema>;
 export type AgentRecoveredEnvelope = z.infer<typeof agentRecoveredEnvelopeSchema>;
-export type EventEnvelope = SeqGapEnvelope | AgentRecoveredEnvelope;
+export type ConfigAppliedEnvelope = z.infer<typeof configAppliedEnvelopeSchema>;
+export type ConfigRejectedEnvelope = z.infer<typeof configRejectedEnvelopeSchema>;
+export type EventEnvelope =
+  SeqGapEnvelope | AgentRecoveredEnvelope | ConfigAppliedEnvelope | ConfigRejectedEnvelope;
 export type AckEnvelope = z.infer<typeof ackEnvelopeSchema>;
+export type ConfigEnvelope = z.infer<typeof configEnvelopeSchema>;
 export type UplinkEnvelope = InventoryEnvelope | HealthEnvelope | EventEnvelope;
-export type Envelope = UplinkEnvelope | AckEnvelope;
+export type Envelope = UplinkEnvelope | AckEnvelope | ConfigEnvelope;
 
 /** Why a message was refused; the control plane keeps it with the dead letter. */
 export const REJECT_REASONS = [

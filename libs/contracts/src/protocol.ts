@@ -16,5 +16,8 @@ export const MESSAGE_TYPES = {
   health: 'health.report',
   seqGap: 'agent.seq_gap',
   recovered: 'agent.recovered',
+  configApplied: 'agent.config_applied',
+  configRejected: 'agent.config_rejected',
   ack: 'cmd.ack',
+  config: 'cmd.config',
 } as const;

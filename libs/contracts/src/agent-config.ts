@@ -1,0 +1,106 @@
+/**
+ * Remote configuration of an agent (`cmd/config`): report intervals, the collectors to run, and a copy of
+ * its site's maintenance policy (the agent refuses jobs outside it by its own clock). Versioned: the agent
+ * applies a version once, persists it, and reports it applied or rejected on its `events` stream.
+ */
+import { z } from 'zod';
+
+/**
+ * Everything a config may switch on or off. An agent runs the ones it implements; a config that enables
+ * one it does not implement is rejected (`UNSUPPORTED_COLLECTOR`), so a mixed-version fleet cannot be told
+ * to do what an old agent cannot.
+ */
+export const COLLECTOR_NAMES = ['inventory', 'passive_discovery', 'snmp_poll'] as const;
+export type CollectorName = (typeof COLLECTOR_NAMES)[number];
+
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+/** Longest report interval: a day (timers beyond ~24.8 days overflow, and a silent day is an outage). */
+export const MAX_INTERVAL_SEC = 86_400;
+
+const HH_MM = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+let knownTimeZones: Set<string> | undefined;
+/** An IANA time zone name the runtime knows (`America/New_York`, `UTC`), not an offset. */
+export function isIanaTimeZone(value: string): boolean {
+  knownTimeZones ??= new Set([...Intl.supportedValuesOf('timeZone'), 'UTC']);
+  return knownTimeZones.has(value);
+}
+
+/** A weekly window in the site's local time; `end` before `start` runs past midnight into the next day. */
+export const maintenanceWindowSchema = z
+  .strictObject({
+    days: z
+      .array(z.enum(WEEKDAYS))
+      .min(1)
+      .max(7)
+      .refine((days) => new Set(days).size === days.length, 'days must not repeat'),
+    start: z.string().regex(HH_MM, 'HH:MM, 24-hour'),
+    end: z.string().regex(HH_MM, 'HH:MM, 24-hour'),
+  })
+  .refine((window) => window.start !== window.end, 'a window needs end different from start');
+export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>;
+
+export const maintenancePolicySchema = z.strictObject({
+  timeZone: z.string().max(64).refine(isIanaTimeZone, 'must be an IANA time zone such as America/New_York'),
+  windows: z.array(maintenanceWindowSchema).min(1).max(14),
+});
+export type MaintenancePolicy = z.infer<typeof maintenancePolicySchema>;
+
+/** The house default: every day 22:00–05:00 site-local time. */
+export const DEFAULT_MAINTENANCE_WINDOWS: readonly MaintenanceWindow[] = [
+  { days: [...WEEKDAYS], start: '22:00', end: '05:00' },
+];
+
+export function defaultMaintenancePolicy(timeZone: string): MaintenancePolicy {
+  return {
+    timeZone,
+    windows: DEFAULT_MAINTENANCE_WINDOWS.map((window) => ({ ...window, days: [...window.days] })),
+  };
+}
+
+const interval = z.number().int().min(1).max(MAX_INTERVAL_SEC);
+
+export const collectorSettingsSchema = z.strictObject({ enabled: z.boolean() });
+
+/** Collectors by name; one not named keeps its default (off, except `inventory`). Unknown names are refused. */
+export const collectorsConfigSchema = z.partialRecord(z.enum(COLLECTOR_NAMES), collectorSettingsSchema);
+export type CollectorsConfig = z.infer<typeof collectorsConfigSchema>;
+
+export const agentConfigSchema = z.strictObject({
+  /** Rises by one with each change the control plane makes; 0 is the config the agent enrolled with. */
+  version: z.number().int().positive().max(2_147_483_647),
+  inventoryIntervalSec: interval,
+  healthIntervalSec: interval,
+  collectors: collectorsConfigSchema,
+  maintenance: maintenancePolicySchema,
+});
+export type AgentConfigBody = z.infer<typeof agentConfigSchema>;
+
+/** Whether a collector is on under `collectors` (inventory is on unless switched off). */
+export function collectorEnabled(collectors: CollectorsConfig, name: CollectorName): boolean {
+  return collectors[name]?.enabled ?? name === 'inventory';
+}
+
+/** Why an agent refused a config; it keeps the one it had. */
+export const CONFIG_REJECT_REASONS = ['SCHEMA_INVALID', 'UNSUPPORTED_COLLECTOR', 'PERSIST_FAILED'] as const;
+export type ConfigRejectReason = (typeof CONFIG_REJECT_REASONS)[number];
+
+/** On the `events` stream: the agent applied (and persisted) this config version. */
+export const configAppliedBodySchema = z.strictObject({
+  version: z.number().int().positive().max(2_147_483_647),
+  appliedAt: z.iso.datetime({ offset: true }),
+});
+export type ConfigAppliedBody = z.infer<typeof configAppliedBodySchema>;
+
+/** On the `events` stream: the agent refused a config and kept `keptVersion`. */
+export const configRejectedBodySchema = z.strictObject({
+  /** The refused version; 0 when the message was too broken to carry one. */
+  version: z.number().int().nonnegative().max(2_147_483_647),
+  keptVersion: z.number().int().nonnegative().max(2_147_483_647),
+  reason: z.enum(CONFIG_REJECT_REASONS),
+  detail: z.string().min(1).max(1000),
+  rejectedAt: z.iso.datetime({ offset: true }),
+});
+export type ConfigRejectedBody = z.infer<typeof configRejectedBodySchema>;
