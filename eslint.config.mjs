@@ -17,6 +17,26 @@ const infrastructure = [
   'better-sqlite3',
 ];
 
+/**
+ * Node modules that reach the network, the disk or other processes. The pure libraries compute over data and do
+ * no I/O; Nx's boundary rule does not see Node built-ins, so a plain import restriction covers them.
+ */
+const ioBuiltins = [
+  'net',
+  'dgram',
+  'tls',
+  'http',
+  'https',
+  'http2',
+  'dns',
+  'fs',
+  'fs/promises',
+  'child_process',
+  'cluster',
+  'worker_threads',
+];
+const pureLibFiles = ['libs/scheduling/**/*.{ts,mts,js,mjs}'];
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -74,6 +94,22 @@ export default [
         {
           selector: "MemberExpression[object.name=/^(it|describe|test|suite)$/][property.name='only']",
           message: 'A committed .only silently disables the rest of the suite.',
+        },
+      ],
+    },
+  },
+  {
+    files: pureLibFiles,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ioBuiltins.flatMap((name) =>
+            [name, `node:${name}`].map((module) => ({
+              name: module,
+              message: 'A pure library does no I/O: take the data as an argument instead.',
+            })),
+          ),
         },
       ],
     },

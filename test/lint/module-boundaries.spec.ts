@@ -34,6 +34,17 @@ describe('module boundaries', () => {
     ],
     ['libs/simulator/src/probe.ts', "import { DataSource } from 'typeorm';\nexport const x = DataSource;\n"],
     ['libs/simulator/src/probe.ts', "import pg from 'pg';\nexport const x = pg;\n"],
+    ['libs/scheduling/src/probe.ts', "import pg from 'pg';\nexport const x = pg;\n"],
+    ['libs/scheduling/src/probe.ts', "import { DataSource } from 'typeorm';\nexport const x = DataSource;\n"],
+    [
+      'libs/scheduling/src/probe.ts',
+      "import { Injectable } from '@nestjs/common';\nexport const x = Injectable;\n",
+    ],
+    ['libs/scheduling/src/probe.ts', "import mqtt from 'mqtt';\nexport const x = mqtt;\n"],
+    [
+      'libs/scheduling/src/probe.ts',
+      "import { createClinic } from '@medfleet/simulator';\nexport const x = createClinic;\n",
+    ],
     ['apps/edge-agent/src/probe.ts', "import { DataSource } from 'typeorm';\nexport const x = DataSource;\n"],
     ['apps/edge-agent/src/probe.ts', "import { Module } from '@nestjs/common';\nexport const x = Module;\n"],
     [
@@ -57,8 +68,36 @@ describe('module boundaries', () => {
       'libs/simulator/src/probe.ts',
       "import { DEVICE_CATEGORIES } from '@medfleet/contracts';\nexport const x = DEVICE_CATEGORIES;\n",
     ],
+    [
+      'apps/control-plane/src/probe.ts',
+      "import { maintenanceWindows } from '@medfleet/scheduling';\nexport const x = maintenanceWindows;\n",
+    ],
+    [
+      'apps/edge-agent/src/probe.ts',
+      "import { windowAt } from '@medfleet/scheduling';\nexport const x = windowAt;\n",
+    ],
   ])('%s may do: %s', async (file, source) => {
     expect(boundary(await problems(file, source))).toEqual([]);
+  });
+
+  // Nx's rule does not see Node built-ins; the pure libraries' ban on I/O modules is a separate rule.
+  it.each(['node:net', 'net', 'node:dgram', 'node:fs', 'node:http', 'node:child_process'])(
+    'a pure library may not import %s',
+    async (module) => {
+      const found = await problems(
+        'libs/scheduling/src/probe.ts',
+        `import * as io from '${module}';\nexport const x = io;\n`,
+      );
+      expect(found.filter((p) => p.startsWith('no-restricted-imports'))).not.toEqual([]);
+    },
+  );
+
+  it('a pure library may compute with Intl and import its own files', async () => {
+    const found = await problems(
+      'libs/scheduling/src/probe.ts',
+      "import { zoneClock } from './zone-clock.js';\nexport const x = zoneClock;\n",
+    );
+    expect(found).toEqual([]);
   });
 });
 

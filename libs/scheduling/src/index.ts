@@ -1,0 +1,5 @@
+// @medfleet/scheduling: maintenance-window math and the patch planner. Pure functions over plain data, shared by
+// the control plane (planning, calendars, dispatch) and the edge agent (refusing out-of-window work).
+export * from './scheduling.error.js';
+export * from './time.js';
+export * from './zone-clock.js';
