@@ -3,3 +3,6 @@
 export * from './scheduling.error.js';
 export * from './time.js';
 export * from './zone-clock.js';
+export * from './maintenance-policy.js';
+export * from './blackout.js';
+export * from './maintenance-window.js';
