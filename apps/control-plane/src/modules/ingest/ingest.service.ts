@@ -24,12 +24,29 @@ import type { AppConfig } from '../../config/app-config.js';
 import { TenantDb } from '../../database/tenant-db.js';
 import { DownlinkPublisher } from './downlink.publisher.js';
 import { IngestRepository } from './ingest.repository.js';
+import { PerAgentQueue } from './per-agent-queue.js';
 
 export type IngestOutcome =
   | { status: 'applied'; ackedSeq: number }
   | { status: 'replayed'; ackedSeq: number }
   | { status: 'dead_lettered'; reason: RejectReason; ackedSeq?: number }
   | { status: 'failed'; error: string };
+
+/** A validated message waiting to be committed under its agent's seq. */
+export interface PendingMessage {
+  address: AgentAddress;
+  stream: string;
+  seq: number;
+  content: UplinkEnvelope | { reason: RejectReason; detail: string };
+  topic: string;
+  payload: Uint8Array;
+}
+
+/**
+ * Most messages of one agent committed per transaction. A replayed backlog arrives faster than one
+ * transaction per message can take it; larger batches hold the agent's row lock longer.
+ */
+const INGEST_BATCH_MAX = 200;
 
 const SCHEMAS = {
   inventory: inventoryEnvelopeSchema,
@@ -51,6 +68,12 @@ class Refusal extends Error {
 export class IngestService {
   private readonly logger = new Logger(IngestService.name);
   private readonly counters = new Map<string, number>();
+  /** One queue per agent: its messages commit in arrival order, many per transaction. */
+  private readonly queue = new PerAgentQueue<PendingMessage, IngestOutcome>(
+    (message) => `${message.address.tenantId}/${message.address.siteId}/${message.address.agentId}`,
+    (batch) => this.commitBatch(batch),
+    INGEST_BATCH_MAX,
+  );
 
   constructor(
     private readonly tenantDb: TenantDb,
@@ -122,12 +145,12 @@ export class IngestService {
       }
     }
     const content = decoded.ok ? decoded.message : { reason: decoded.reason, detail: decoded.detail };
-    return this.commit(address, stream, seq as number, content, topic, payload);
+    return this.queue.submit({ address, stream, seq: seq as number, content, topic, payload });
   }
 
   /**
    * Commits one agent message under its seq, exactly once: the message applied, or its refusal recorded.
-   * Shared by MQTT ingest and the gRPC AgentSync upload.
+   * Used by the gRPC AgentSync upload; MQTT ingest goes through the per-agent queue into `commitBatch`.
    */
   async commit(
     address: AgentAddress,
@@ -137,6 +160,20 @@ export class IngestService {
     topic: string,
     payload: Uint8Array,
   ): Promise<IngestOutcome> {
+    const [outcome] = await this.commitBatch([{ address, stream, seq, content, topic, payload }]);
+    return outcome as IngestOutcome;
+  }
+
+  /**
+   * Commits messages of ONE agent (same tenant, site and agent), in the order given, in one transaction:
+   * the agent row is locked once, each message recorded (exactly once per seq) and applied or dead-lettered,
+   * and the contiguous ack advanced and sent once. Should the transaction fail, each message is tried on
+   * its own, so one message that cannot be committed holds back only itself.
+   */
+  async commitBatch(messages: readonly PendingMessage[]): Promise<IngestOutcome[]> {
+    const first = messages[0];
+    if (!first) return [];
+    const address = first.address;
     try {
       const result = await this.tenantDb.run(
         { organizationId: null, tenantIds: [address.tenantId] },
@@ -150,47 +187,81 @@ export class IngestService {
               `agent ${address.agentId} does not belong to site ${address.siteId}`,
             );
           }
-          const key = { tenantId: address.tenantId, agentId: address.agentId, seq };
-          let status: 'applied' | 'replayed' | 'dead_lettered';
-          if ('type' in content) {
-            const fresh = await this.repository.recordMessage(tx, key, stream, 'applied', content.sentAt);
-            if (fresh) await this.apply(tx, address, content);
-            status = fresh ? 'applied' : 'replayed';
-          } else {
-            const fresh = await this.repository.recordMessage(tx, key, stream, 'dead_lettered', null);
-            if (fresh) {
-              await this.repository.deadLetter(tx.db, {
-                claimedTenantId: address.tenantId,
-                claimedAgentId: address.agentId,
-                seq,
-                topic,
-                reason: content.reason,
-                detail: content.detail,
-                payload,
-              });
+          const statuses: ('applied' | 'replayed' | 'dead_lettered')[] = [];
+          for (const message of messages) {
+            const { content, seq, stream } = message;
+            const key = { tenantId: address.tenantId, agentId: address.agentId, seq };
+            if ('type' in content) {
+              const fresh = await this.repository.recordMessage(tx, key, stream, 'applied', content.sentAt);
+              if (fresh) await this.apply(tx, address, content);
+              statuses.push(fresh ? 'applied' : 'replayed');
+            } else {
+              const fresh = await this.repository.recordMessage(tx, key, stream, 'dead_lettered', null);
+              if (fresh) {
+                await this.repository.deadLetter(tx.db, {
+                  claimedTenantId: address.tenantId,
+                  claimedAgentId: address.agentId,
+                  seq,
+                  topic: message.topic,
+                  reason: content.reason,
+                  detail: content.detail,
+                  payload: message.payload,
+                });
+              }
+              statuses.push(fresh ? 'dead_lettered' : 'replayed');
             }
-            status = fresh ? 'dead_lettered' : 'replayed';
           }
           const ack = await this.repository.advanceAck(
             tx,
             address.tenantId,
             address.agentId,
             agent.ackedSeq,
-            status === 'applied' ? 1 : 0,
+            statuses.filter((status) => status === 'applied').length,
           );
-          return { status, ack };
+          return { statuses, ack };
         },
       );
       this.sendAck(address, result.ack);
-      if (result.status === 'dead_lettered' && !('type' in content)) {
-        return { status: 'dead_lettered', reason: content.reason, ackedSeq: result.ack.ackedSeq };
-      }
-      return { status: result.status === 'applied' ? 'applied' : 'replayed', ackedSeq: result.ack.ackedSeq };
+      const ackedSeq = result.ack.ackedSeq;
+      return messages.map((message, index): IngestOutcome => {
+        const status = result.statuses[index];
+        if (status === 'dead_lettered' && !('type' in message.content)) {
+          return { status: 'dead_lettered', reason: message.content.reason, ackedSeq };
+        }
+        return { status: status === 'applied' ? 'applied' : 'replayed', ackedSeq };
+      });
     } catch (error) {
-      if (error instanceof Refusal)
-        return this.deadLetterAlone(topic, payload, address, error.reason, error.detail, seq);
-      this.logger.error({ msg: 'ingest failed; the agent will resend', topic, err: String(error) });
-      return { status: 'failed', error: String(error) };
+      if (error instanceof Refusal) {
+        return Promise.all(
+          messages.map((message) =>
+            this.deadLetterAlone(
+              message.topic,
+              message.payload,
+              address,
+              error.reason,
+              error.detail,
+              message.seq,
+            ),
+          ),
+        );
+      }
+      if (messages.length > 1) {
+        this.logger.warn({
+          msg: 'batch commit failed; committing its messages one by one',
+          agentId: address.agentId,
+          messages: messages.length,
+          err: String(error),
+        });
+        const outcomes: IngestOutcome[] = [];
+        for (const message of messages) outcomes.push(...(await this.commitBatch([message])));
+        return outcomes;
+      }
+      this.logger.error({
+        msg: 'ingest failed; the agent will resend',
+        topic: first.topic,
+        err: String(error),
+      });
+      return [{ status: 'failed', error: String(error) }];
     }
   }
 
