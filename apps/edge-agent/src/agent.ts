@@ -1,6 +1,7 @@
 /**
  * The running agent: connects to MQTT with its enrolled identity, publishes inventory and health envelopes,
- * and keeps every message in its outbox until the control plane acknowledges it on `cmd/ack`.
+ * keeps every message in its outbox until the control plane acknowledges it on `cmd/ack`, and applies the
+ * remote configuration it gets on `cmd/config` without a restart.
  */
 import {
   ackEnvelopeSchema,
@@ -15,8 +16,13 @@ import {
   PROTOCOL_VERSION,
   seqGapBodySchema,
   agentRecoveredBodySchema,
+  configAppliedBodySchema,
+  configRejectedBodySchema,
   type AgentRecoveredBody,
   type AgentRecoveredEnvelope,
+  type ConfigAppliedBody,
+  type ConfigRejectedBody,
+  type EventEnvelope,
   uplinkTopic,
   type AgentAddress,
   type EnrollResponse,
@@ -27,6 +33,9 @@ import {
 } from '@medfleet/contracts';
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
 import { backoffDelay } from './backoff.js';
+import { ClockEstimator, type ClockSample } from './clock.js';
+import { Collectors, SUPPORTED_COLLECTORS } from './collectors.js';
+import { ConfigStore, enabledCollectors, enrollmentConfig, type EffectiveConfig } from './config.js';
 import { HealthSampler } from './health.js';
 import { simulatedInventory, type InventorySource } from './inventory.js';
 import { createLogger, type Logger } from './logger.js';
@@ -91,6 +100,12 @@ export interface AgentStatus {
   /** Seqs known to be gone that no gap report declares yet (non-zero only while publishing one fails). */
   undeclaredGapSeqs: number;
   devicesKnown: number;
+  /** The config version applied (0: the enrollment config) and the timings it set. */
+  configVersion: number;
+  healthIntervalSec: number;
+  inventoryIntervalSec: number;
+  /** Control-plane clock minus agent clock, once an ack with server times arrived. */
+  clock?: ClockSample;
 }
 
 export const DEFAULT_INVENTORY_INTERVAL_SEC = 300;
@@ -100,6 +115,9 @@ const DAY_SEC = 24 * 60 * 60;
 const ENVELOPE_OVERHEAD_BYTES = 512;
 
 type UplinkMessage = { stream: 'inventory'; body: InventoryBody } | { stream: 'health'; body: HealthBody };
+type ConfigEvent =
+  | { type: typeof MESSAGE_TYPES.configApplied; body: ConfigAppliedBody }
+  | { type: typeof MESSAGE_TYPES.configRejected; body: ConfigRejectedBody };
 
 export class Agent {
   readonly agentId: string;
@@ -110,6 +128,12 @@ export class Agent {
   private closedPendingSeqs?: number[];
   private readonly inventory: InventorySource;
   private readonly health: HealthSampler;
+  private readonly clock = new ClockEstimator();
+  private readonly collectors: Collectors;
+  private configStore?: ConfigStore;
+  private config?: EffectiveConfig;
+  private configChain: Promise<void> = Promise.resolve();
+  private healthTimer?: NodeJS.Timeout;
   private readonly reconnectMinMs: number;
   private readonly reconnectMaxMs: number;
   private state: AgentStatus['state'] = 'new';
@@ -137,6 +161,7 @@ export class Agent {
         ...(options.simulate?.deviceCount === undefined ? {} : { deviceCount: options.simulate.deviceCount }),
       });
     this.health = new HealthSampler(options.stateDir);
+    this.collectors = new Collectors({ inventory: () => this.collectInventory() });
     this.reconnectMinMs = options.mqtt?.reconnectMinMs ?? 1_000;
     this.reconnectMaxMs = options.mqtt?.reconnectMaxMs ?? 60_000;
   }
@@ -150,6 +175,16 @@ export class Agent {
     try {
       this.lock = await lockStateDir(this.options.stateDir);
       seqStore = await SeqStore.open(this.options.stateDir, this.agentId);
+      const { store, problem } = await ConfigStore.open(
+        this.options.stateDir,
+        enrollmentConfig(this.options.identity.config, this.options.identity.siteTimeZone, {
+          inventoryIntervalSec: DEFAULT_INVENTORY_INTERVAL_SEC,
+          healthIntervalSec: DEFAULT_HEALTH_INTERVAL_SEC,
+        }),
+      );
+      if (problem) this.log.warn({ problem }, 'stored config unreadable: running the enrollment config');
+      this.configStore = store;
+      this.config = store.current();
       outbox = await this.openOutbox();
       await this.reconcileOutbox(seqStore, outbox);
     } catch (error) {
@@ -206,19 +241,15 @@ export class Agent {
     }
     this.client = this.connect();
     delivery.attach(this.client);
-    const { config } = this.options.identity;
-    const inventorySec = intervalSec(config.inventoryIntervalSec, DEFAULT_INVENTORY_INTERVAL_SEC);
-    const healthSec = intervalSec(config.healthIntervalSec, DEFAULT_HEALTH_INTERVAL_SEC);
+    const config = this.config;
     const resendTickMs = Math.max(100, Math.min(resendIntervalMs / 2, 5_000));
-    this.timers = [
-      setInterval(() => void this.publishInventory(), inventorySec * 1000),
-      setInterval(() => void this.publishHealth(), healthSec * 1000),
-      setInterval(() => delivery.resendStale(), resendTickMs),
-    ];
+    this.timers = [setInterval(() => delivery.resendStale(), resendTickMs)];
     this.log.info(
       {
-        inventoryIntervalSec: inventorySec,
-        healthIntervalSec: healthSec,
+        configVersion: config.version,
+        inventoryIntervalSec: config.inventoryIntervalSec,
+        healthIntervalSec: config.healthIntervalSec,
+        collectors: enabledCollectors(config),
         lastSeq: seqStore.lastSeq,
         outboxDurable: outbox.durable,
         outboxDepth: outbox.depth(),
@@ -226,8 +257,9 @@ export class Agent {
       'agent started',
     );
     // The first reports go out as soon as the broker accepts the connection.
-    void this.publishInventory();
-    void this.publishHealth();
+    this.configureCollectors(config);
+    this.collectors.start();
+    this.scheduleHealth(config.healthIntervalSec);
   }
 
   /** Stops the timers, waits briefly for outstanding acks, then disconnects cleanly. Safe to call twice. */
@@ -250,7 +282,16 @@ export class Agent {
       evicted: this.delivery?.evicted() ?? {},
       undeclaredGapSeqs: this.delivery?.undeclaredCount() ?? 0,
       devicesKnown: this.devicesKnown,
+      configVersion: this.config?.version ?? 0,
+      healthIntervalSec: this.config?.healthIntervalSec ?? 0,
+      inventoryIntervalSec: this.config?.inventoryIntervalSec ?? 0,
+      ...(this.clock.estimate() ? { clock: this.clock.estimate() } : {}),
     };
+  }
+
+  /** What each collector is doing (the health report carries the same). */
+  collectorStates() {
+    return this.collectors.states();
   }
 
   /** Publishes an inventory snapshot now; resolves to its seq, or undefined when nothing was published. */
@@ -262,6 +303,22 @@ export class Agent {
     });
   }
 
+  /** The inventory collector's run: a snapshot published, or the error kept for the health report. */
+  private async collectInventory(): Promise<void> {
+    let failure: unknown;
+    await this.enqueue(async () => {
+      try {
+        const devices = await this.inventory.snapshot(new Date());
+        this.devicesKnown = devices.length;
+        return await this.emit({ stream: 'inventory', body: { complete: true, devices } });
+      } catch (error) {
+        failure = error;
+        throw error;
+      }
+    });
+    if (failure !== undefined) throw failure;
+  }
+
   /** Publishes a health report now; resolves to its seq, or undefined when nothing was published. */
   publishHealth(): Promise<number | undefined> {
     return this.enqueue(async () => {
@@ -269,9 +326,40 @@ export class Agent {
         outboxDepth: this.outbox?.depth() ?? 0,
         lastAckedSeq: this.seqStore?.lastAckedSeq ?? 0,
         devicesKnown: this.devicesKnown,
+        ...this.oldestPending(),
+        ...(this.clock.estimate() ? { clock: this.clock.estimate() } : {}),
+        collectors: this.collectors.states(),
+        configVersion: this.config?.version ?? 0,
       });
       return this.emit({ stream: 'health', body });
     });
+  }
+
+  /** When the oldest message still waiting for its ack was made (by its envelope), if one waits. */
+  private oldestPending(): { oldestPendingAt?: Date } {
+    const oldest = this.outbox?.read(0, 1)[0];
+    if (!oldest) return {};
+    try {
+      const sentAt = (JSON.parse(oldest.payload.toString('utf8')) as { sentAt?: unknown }).sentAt;
+      const at = typeof sentAt === 'string' ? new Date(sentAt) : undefined;
+      return at && Number.isFinite(at.getTime()) ? { oldestPendingAt: at } : {};
+    } catch {
+      return {};
+    }
+  }
+
+  private scheduleHealth(intervalSec: number): void {
+    clearInterval(this.healthTimer);
+    this.healthTimer = setInterval(() => void this.publishHealth(), intervalSec * 1000);
+    void this.publishHealth();
+  }
+
+  private configureCollectors(config: EffectiveConfig): void {
+    const enabled = enabledCollectors(config);
+    for (const name of SUPPORTED_COLLECTORS) {
+      const interval = name === 'inventory' ? config.inventoryIntervalSec : config.healthIntervalSec;
+      this.collectors.configure(name, enabled.includes(name), interval);
+    }
   }
 
   /** Emissions run one at a time, so seqs enter the outbox in order. */
@@ -316,6 +404,7 @@ export class Agent {
     }
     const seq = await seqStore.next();
     const header = this.header(seq);
+    this.clock.noteSent(seq, Date.now());
     const envelope: UplinkEnvelope =
       message.stream === 'inventory'
         ? { ...header, type: MESSAGE_TYPES.inventory, body: message.body }
@@ -341,11 +430,37 @@ export class Agent {
       return undefined;
     }
     const seq = await (this.seqStore as SeqStore).next();
+    this.clock.noteSent(seq, Date.now());
     const envelope: AgentRecoveredEnvelope = {
       ...this.header(seq),
       type: MESSAGE_TYPES.recovered,
       body: check.data,
     };
+    await (this.delivery as Delivery).submit({
+      seq,
+      stream: 'events',
+      topic: uplinkTopic(this.address, 'events'),
+      payload: encodeEnvelope(envelope),
+    });
+    return seq;
+  }
+
+  /** `agent.config_applied` / `agent.config_rejected` on `events`: the control plane records the outcome. */
+  private async emitConfigEvent(event: ConfigEvent): Promise<number | undefined> {
+    const check =
+      event.type === MESSAGE_TYPES.configApplied
+        ? configAppliedBodySchema.safeParse(event.body)
+        : configRejectedBodySchema.safeParse(event.body);
+    if (!check.success) {
+      this.log.error(
+        { type: event.type, issues: check.error.issues.slice(0, 3) },
+        'refusing to publish a config event that breaks the contract',
+      );
+      return undefined;
+    }
+    const seq = await (this.seqStore as SeqStore).next();
+    this.clock.noteSent(seq, Date.now());
+    const envelope = { ...this.header(seq), ...event } as EventEnvelope;
     await (this.delivery as Delivery).submit({
       seq,
       stream: 'events',
@@ -520,11 +635,18 @@ export class Agent {
         this.log.warn({ topic }, 'message on an unexpected topic ignored');
         return;
       }
-      if (parsed.kind !== 'ack') {
-        this.log.info({ kind: parsed.kind }, 'command kind not supported yet; ignored');
+      if (parsed.kind === 'ack') {
+        await this.onAck(payload);
         return;
       }
-      await this.onAck(payload);
+      if (parsed.kind === 'config') {
+        // One config at a time, in arrival order.
+        const handled = this.configChain.then(() => this.onConfig(payload));
+        this.configChain = handled.catch(() => undefined);
+        await handled;
+        return;
+      }
+      this.log.info({ kind: parsed.kind }, 'command kind not supported yet; ignored');
     } catch (error) {
       this.log.error({ err: error, topic }, 'command handling failed; ignored');
     }
@@ -541,7 +663,85 @@ export class Agent {
       this.log.warn({ ackAgentId: ack.agentId }, 'ack for another agent ignored');
       return;
     }
+    const sample = this.clock.onAck(ack.body.forSeq, ack.body.receivedAt, ack.sentAt, Date.now());
+    if (sample && Math.abs(sample.offsetMs) > 5_000 && Math.abs(sample.offsetMs) > sample.rttMs) {
+      this.log.warn(sample, 'clock differs from the control plane by more than 5 s');
+    }
     await (this.delivery as Delivery).acknowledge(ack.body.ackedSeq);
+  }
+
+  /**
+   * A remote config: checked, persisted, then applied without a restart (collectors started or stopped,
+   * timers re-timed), and reported on `events`. A bad one is reported rejected and the old one kept.
+   */
+  private async onConfig(payload: Buffer): Promise<void> {
+    if (this.state !== 'running' || !this.configStore) return;
+    const store = this.configStore;
+    const decision = store.decide(payload, this.agentId);
+    const keptVersion = this.config?.version ?? 0;
+    if (decision.kind === 'ignore') {
+      this.log.debug({ version: decision.version, why: decision.why }, 'config ignored');
+      return;
+    }
+    if (decision.kind === 'apply') {
+      try {
+        await store.saveApplied(decision.config);
+      } catch (error) {
+        this.log.error({ err: error, version: decision.config.version }, 'config could not be persisted');
+        await this.rejectConfig(store, {
+          version: decision.config.version,
+          keptVersion,
+          reason: 'PERSIST_FAILED',
+          detail: `could not write the config to the state directory: ${(error as Error).message}`.slice(
+            0,
+            1000,
+          ),
+          rejectedAt: new Date().toISOString(),
+        });
+        return;
+      }
+      const previous = this.config;
+      const config = decision.config;
+      this.config = config;
+      this.configureCollectors(config);
+      if (previous?.healthIntervalSec !== config.healthIntervalSec)
+        this.scheduleHealth(config.healthIntervalSec);
+      else void this.publishHealth();
+      this.log.info(
+        {
+          version: config.version,
+          previousVersion: keptVersion,
+          inventoryIntervalSec: config.inventoryIntervalSec,
+          healthIntervalSec: config.healthIntervalSec,
+          collectors: enabledCollectors(config),
+        },
+        'config applied',
+      );
+      await this.enqueue(() =>
+        this.emitConfigEvent({
+          type: MESSAGE_TYPES.configApplied,
+          body: { version: config.version, appliedAt: new Date().toISOString() },
+        }),
+      );
+      return;
+    }
+    await this.rejectConfig(store, {
+      version: decision.version,
+      keptVersion,
+      reason: decision.reason,
+      detail: decision.detail,
+      rejectedAt: new Date().toISOString(),
+    });
+  }
+
+  private async rejectConfig(store: ConfigStore, body: ConfigRejectedBody): Promise<void> {
+    this.log.warn(body, 'config rejected; keeping the current one');
+    if (body.version > 0) {
+      await store.saveRejected(body.version).catch((error: unknown) => {
+        this.log.warn({ err: error }, 'could not remember the rejected config version');
+      });
+    }
+    await this.enqueue(() => this.emitConfigEvent({ type: MESSAGE_TYPES.configRejected, body }));
   }
 
   private async shutdown(): Promise<void> {
@@ -552,6 +752,9 @@ export class Agent {
     this.state = 'stopping';
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    this.collectors.stop();
+    clearInterval(this.healthTimer);
+    await this.configChain;
     await this.emitChain;
     await this.waitForAcks(this.options.flushTimeoutMs ?? 2_000);
     this.delivery?.close();
@@ -601,11 +804,6 @@ export class Agent {
       });
     });
   }
-}
-
-/** 0 means "not set" in proto3; beyond a day is clamped (setInterval would overflow past ~24.8 days). */
-function intervalSec(configured: number, fallback: number): number {
-  return configured > 0 ? Math.min(configured, DAY_SEC) : fallback;
 }
 
 function redactUrl(url: string): string {

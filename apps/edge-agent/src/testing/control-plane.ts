@@ -14,6 +14,7 @@ import {
   PROTOCOL_VERSION,
   eventEnvelopeSchema,
   type AgentAddress,
+  type AgentConfigBody,
   type CommandKind,
   type SeqGapEnvelope,
   type UplinkEnvelope,
@@ -73,6 +74,15 @@ export async function controlPlane(identity: AgentIdentity) {
   });
   await client.subscribeAsync(`${agentTopicPrefix(address)}/#`, { qos: 1 });
   let ackSeq = 0;
+  const ackEnvelope = (ackedSeq: number, agentId: string, body: Record<string, unknown>, sentAt: Date) =>
+    encodeEnvelope({
+      v: PROTOCOL_VERSION,
+      agentId,
+      seq: (ackSeq += 1),
+      sentAt: sentAt.toISOString(),
+      type: MESSAGE_TYPES.ack,
+      body: { ackedSeq, ...body },
+    });
   return {
     received,
     invalid,
@@ -85,17 +95,41 @@ export async function controlPlane(identity: AgentIdentity) {
     publish: (kind: CommandKind, payload: string | Buffer) =>
       client.publishAsync(downlinkTopic(address, kind), payload, { qos: 1 }),
     ack: (ackedSeq: number, agentId = identity.agentId) =>
-      client.publishAsync(
+      client.publishAsync(downlinkTopic(address, 'ack'), ackEnvelope(ackedSeq, agentId, {}, new Date()), {
+        qos: 1,
+      }),
+    /** An ack with server times, as if the control plane's clock ran `skewMs` ahead of this machine's. */
+    timedAck: (ackedSeq: number, forSeq: number, skewMs = 0) => {
+      const now = Date.now() + skewMs;
+      return client.publishAsync(
         downlinkTopic(address, 'ack'),
-        encodeEnvelope({
-          v: PROTOCOL_VERSION,
-          agentId,
-          seq: (ackSeq += 1),
-          sentAt: new Date().toISOString(),
-          type: MESSAGE_TYPES.ack,
-          body: { ackedSeq },
-        }),
+        ackEnvelope(
+          ackedSeq,
+          identity.agentId,
+          { forSeq, receivedAt: new Date(now - 1).toISOString() },
+          new Date(now),
+        ),
         { qos: 1 },
+      );
+    },
+    /** Publishes a config on `cmd/config` (retained, as the control plane does); `version` doubles as seq. */
+    sendConfig: (body: AgentConfigBody | Record<string, unknown>, seq = 1) =>
+      client.publishAsync(
+        downlinkTopic(address, 'config'),
+        Buffer.from(
+          JSON.stringify({
+            v: PROTOCOL_VERSION,
+            agentId: identity.agentId,
+            seq,
+            sentAt: new Date().toISOString(),
+            type: MESSAGE_TYPES.config,
+            body,
+          }),
+        ),
+        { qos: 1, retain: true },
       ),
+    /** Removes the retained config so it does not outlive the test on a shared broker. */
+    clearConfig: () =>
+      client.publishAsync(downlinkTopic(address, 'config'), Buffer.alloc(0), { qos: 1, retain: true }),
   };
 }
