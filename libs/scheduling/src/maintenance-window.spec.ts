@@ -83,6 +83,17 @@ describe('maintenance windows in America/New_York, 2026', () => {
     ]);
   });
 
+  it('a start at the very time the clock falls back to opens at its first reading', () => {
+    // 01:00 is read at 05:00 UTC (EDT) and again at 06:00 UTC (EST); in between the clock never shows less.
+    const found = nights('America/New_York', '2026-11-01T04:00:00Z', '2026-11-01T12:00:00Z', {
+      window: { start: '01:00', end: '05:00' },
+    });
+    expect(found).toMatchObject([
+      { startUtc: '2026-11-01T05:00:00.000Z', endUtc: '2026-11-01T10:00:00.000Z' },
+    ]);
+    expect(found[0]?.minutes).toBe(300);
+  });
+
   it('a window the clock skips entirely does not happen that night', () => {
     const found = nights('America/New_York', '2026-03-07T00:00:00Z', '2026-03-10T00:00:00Z', {
       window: { start: '02:10', end: '02:50' },

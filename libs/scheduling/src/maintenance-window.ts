@@ -1,12 +1,15 @@
 // Window instances: the concrete UTC intervals in which a site's policy allows maintenance.
 //
-// The boundary rule (also in the README): a window opens at the *last* instant at which the site's clock reads
-// the start time and closes at the *first* instant after that at which it reads the end time or later. So
+// The boundary rule (also in the README): a window opens at the first instant from which the site's clock reads
+// the start time or later without falling back below it, and closes at the first instant after that at which the
+// clock reads the end time or later. So
 // - a boundary the clock skips (spring forward) falls on the jump itself, the first instant after the gap;
-// - a start the clock reads twice (fall back) uses the second reading, an end read twice the first;
+// - a start the clock reads twice (fall back) uses the second reading (the first when the clock falls back exactly
+//   to the start time), an end read twice uses the first;
 // - a window the clock skips entirely (02:00–02:30 on a spring-forward night) does not happen that night.
 // The rule keeps one promise: at every instant inside a window the site's clock shows a time inside the window,
-// so an agent that checks a work order against its own clock never sees a planned job as out of hours.
+// so an agent that checks a work order against its own clock never sees a planned job as out of hours; and the
+// window is the longest stretch for which that holds.
 import { type Blackout, type CompiledBlackouts, compileBlackouts } from './blackout.js';
 import { compilePolicy, type CompiledPolicy, type MaintenancePolicy } from './maintenance-policy.js';
 import { SchedulingError, SchedulingErrorCode } from './scheduling.error.js';
@@ -102,7 +105,7 @@ export function nightWindows(
     if (!window) continue;
     const startWall = day * DAY_MS + window.startMinute * MINUTE_MS;
     const endWall = startWall + window.lengthMinutes * MINUTE_MS;
-    const startMs = clock.resolveWallTime(startWall, 'later').instantMs;
+    const startMs = openingInstant(clock, startWall);
     let endMs = clock.resolveWallTime(endWall, 'earlier').instantMs;
     // Both ends in the same repeated hour: the end is the reading that follows the start.
     if (endMs <= startMs) endMs = clock.resolveWallTime(endWall, 'later').instantMs;
@@ -111,6 +114,21 @@ export function nightWindows(
     windows.push({ day, startMs, endMs });
   }
   return windows;
+}
+
+/**
+ * The first instant from which the clock reads the start time or later. For a start the clock reads twice that is
+ * the second reading, unless the clock falls back exactly to the start time (01:00 on a US fall-back night), when
+ * the first reading already qualifies.
+ */
+function openingInstant(clock: ZoneClock, startWall: number): number {
+  const first = clock.resolveWallTime(startWall, 'earlier');
+  if (first.kind !== 'repeated') return first.instantMs;
+  const second = clock.resolveWallTime(startWall, 'later').instantMs;
+  for (const transition of clock.transitionsBetween(first.instantMs + 1, second + 1)) {
+    if (transition.atMs + transition.offsetAfterMs < startWall) return second;
+  }
+  return first.instantMs;
 }
 
 /**

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatWallTime, parseClockTime, parseLocalDate, toEpochMs, weekdayOfDay } from './time.js';
+import {
+  formatLocalDate,
+  formatWallTime,
+  parseClockTime,
+  parseLocalDate,
+  toEpochMs,
+  weekdayOfDay,
+} from './time.js';
 
 describe('time helpers', () => {
   it('reads instants as epoch ms or zoned ISO strings only', () => {
@@ -32,5 +39,14 @@ describe('time helpers', () => {
     expect(formatWallTime(Date.UTC(1850, 0, 1), -(4 * 3600 + 56 * 60 + 2) * 1000)).toBe(
       '1850-01-01T00:00:00-04:56:02',
     );
+  });
+});
+
+describe('civil dates', () => {
+  it('agree with Date for every day from 1800 to 2300', () => {
+    for (let day = Date.UTC(1800, 0, 1) / 86_400_000; day < Date.UTC(2300, 0, 1) / 86_400_000; day += 1) {
+      const expected = new Date(day * 86_400_000).toISOString().slice(0, 10);
+      if (formatLocalDate(day) !== expected) expect(formatLocalDate(day)).toBe(expected);
+    }
   });
 });

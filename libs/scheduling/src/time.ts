@@ -91,9 +91,29 @@ export function parseLocalDate(text: unknown): number | undefined {
   return wall / DAY_MS;
 }
 
-/** `YYYY-MM-DD` of a day number (days since 1970-01-01). */
+/** `YYYY-MM-DD` of a day number (days since 1970-01-01); plain arithmetic, it runs once per window. */
 export function formatLocalDate(dayNumber: number): string {
-  return new Date(dayNumber * DAY_MS).toISOString().slice(0, 10);
+  const { year, month, day } = civilFromDays(dayNumber);
+  return `${year}-${pad2(month)}-${pad2(day)}`;
+}
+
+/** Proleptic Gregorian year, month (1–12) and day of a day number (H. Hinnant's days-to-civil algorithm). */
+export function civilFromDays(dayNumber: number): { year: number; month: number; day: number } {
+  const z = dayNumber + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra -
+      Math.floor(dayOfEra / 1460) +
+      Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shifted = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shifted + 2) / 5) + 1;
+  const month = shifted < 10 ? shifted + 3 : shifted - 9;
+  return { year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day };
 }
 
 /** 0 = Sunday … 6 = Saturday, for a day number. */

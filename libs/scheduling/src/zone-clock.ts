@@ -4,7 +4,7 @@
 // the instant at which the clock reads a given wall time, the transitions) is derived from that answer and
 // cached per zone and per UTC year, so that after the first look at a year no Intl call is made again.
 import { SchedulingError, SchedulingErrorCode } from './scheduling.error.js';
-import { assertSupported, DAY_MS, HOUR_MS, SECOND_MS } from './time.js';
+import { assertSupported, civilFromDays, DAY_MS, HOUR_MS, SECOND_MS } from './time.js';
 
 /** One change of a zone's UTC offset. */
 export interface ZoneTransition {
@@ -111,6 +111,13 @@ export class ZoneClock {
   transitionsBetween(fromMs: number, toMs: number): ZoneTransition[] {
     const found: ZoneTransition[] = [];
     if (!(toMs > fromMs)) return found;
+    const first = this.tableFor(fromMs);
+    if (toMs <= first.endMs) {
+      for (const transition of first.transitions) {
+        if (transition.atMs >= fromMs && transition.atMs < toMs) found.push(transition);
+      }
+      return found;
+    }
     for (let year = utcYear(fromMs), last = utcYear(toMs - 1); year <= last; year++) {
       for (const transition of this.year(year).transitions) {
         if (transition.atMs >= fromMs && transition.atMs < toMs) found.push(transition);
@@ -236,5 +243,5 @@ export class ZoneClock {
 }
 
 function utcYear(instantMs: number): number {
-  return new Date(instantMs).getUTCFullYear();
+  return civilFromDays(Math.floor(instantMs / DAY_MS)).year;
 }
