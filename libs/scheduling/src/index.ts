@@ -6,3 +6,6 @@ export * from './zone-clock.js';
 export * from './maintenance-policy.js';
 export * from './blackout.js';
 export * from './maintenance-window.js';
+export * from './patch-plan.types.js';
+export * from './patch-planner.js';
+export * from './job-rollover.js';
