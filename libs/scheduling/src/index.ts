@@ -9,3 +9,4 @@ export * from './maintenance-window.js';
 export * from './patch-plan.types.js';
 export * from './patch-planner.js';
 export * from './job-rollover.js';
+export * from './plan-rows.js';
