@@ -1,3 +1,4 @@
 import { projectConfig } from '../../vitest.shared.mts';
 
-export default projectConfig(import.meta.dirname);
+// Property tests take a second or two each; leave room for a busy CI machine.
+export default projectConfig(import.meta.dirname, { testTimeout: 30_000 });

@@ -55,6 +55,7 @@ let defaultCompiled: CompiledPolicy | undefined;
 /**
  * Checks and compiles a policy. Throws INVALID_POLICY listing every problem found. Windows of consecutive
  * nights may touch but not overlap (Monday 22:00–05:00 and a Tuesday window opening at 04:00 is refused).
+ * A policy is a value: the compiled form is cached per policy object, so change a policy by replacing it.
  */
 export function compilePolicy(policy: MaintenancePolicy | undefined): CompiledPolicy {
   if (policy === undefined) return (defaultCompiled ??= compileChecked({}));
