@@ -6,7 +6,9 @@ import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { BrokerEndpoint } from './infra/runtime.js';
+import { AgentConfigModule } from './modules/agent-config/agent-config.module.js';
 import { AgentModule } from './modules/agents/agent.module.js';
+import { AlertsModule } from './modules/alerts/alerts.module.js';
 import { AuditModule } from './modules/audit/audit.module.js';
 import { BrokerModule } from './modules/broker/broker.module.js';
 import type { DynsecClient } from './modules/broker/dynsec-client.js';
@@ -45,6 +47,8 @@ export class AppModule {
         AgentModule,
         DeviceModule,
         IngestModule,
+        AgentConfigModule,
+        AlertsModule,
         HealthModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

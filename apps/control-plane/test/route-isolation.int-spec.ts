@@ -28,6 +28,7 @@ const VALID_BODIES: Record<string, unknown> = {
   'PATCH /api/v1/tenants/{id}': { name: 'Renamed by an outsider' },
   'PATCH /api/v1/sites/{id}': { name: 'Renamed by an outsider', county: 'Broward' },
   'PATCH /api/v1/users/{id}': { displayName: 'Renamed by an outsider' },
+  'PUT /api/v1/agents/{id}/config': { inventoryIntervalSec: 60, healthIntervalSec: 5 },
   'PUT /api/v1/organizations/{id}/oidc': {
     issuer: 'https://idp.example',
     clientId: 'outsider',

@@ -55,6 +55,11 @@ const schema = z.object({
     .default(256 * 1024),
   AGENT_INVENTORY_INTERVAL_SEC: seconds.default(300),
   AGENT_HEALTH_INTERVAL_SEC: seconds.default(60),
+  // An agent silent longer than AGENT_SILENCE_INTERVALS health intervals plus the grace is offline and
+  // raises an alert; a sweep looks every AGENT_SILENCE_SWEEP_SEC.
+  AGENT_SILENCE_INTERVALS: z.coerce.number().int().min(1).max(100).default(3),
+  AGENT_SILENCE_GRACE_SEC: z.coerce.number().int().min(0).max(86_400).default(60),
+  AGENT_SILENCE_SWEEP_SEC: seconds.default(30),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   ENROLL_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
   // Identity: sign-in, sessions, personal tokens, OpenID Connect.

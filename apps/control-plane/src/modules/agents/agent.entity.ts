@@ -56,8 +56,20 @@ export class AgentEntity {
   @Column({ name: 'last_seen_at', type: 'timestamptz', nullable: true })
   lastSeenAt!: Date | null;
 
+  /** The latest health report the agent sent (see `healthBodySchema`), and when it was committed. */
   @Column({ name: 'last_health', type: 'jsonb', nullable: true })
   lastHealth!: Record<string, unknown> | null;
+
+  @Column({ name: 'last_health_at', type: 'timestamptz', nullable: true })
+  lastHealthAt!: Date | null;
+
+  /** The config version the control plane wants on the agent; 0 is the one it enrolled with. */
+  @Column({ name: 'desired_config_version', type: 'integer', default: 0 })
+  desiredConfigVersion!: number;
+
+  /** The config version the agent last reported applied. */
+  @Column({ name: 'applied_config_version', type: 'integer', default: 0 })
+  appliedConfigVersion!: number;
 
   @Column({ name: 'enrolled_at', type: 'timestamptz' })
   enrolledAt!: Date;

@@ -1,36 +1,26 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import { decodeCursor, toPage, type Page } from '../../common/pagination.js';
+import type { AppConfig } from '../../config/app-config.js';
+import { APP_CONFIG } from '../../config/config.module.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
 import { BrokerEndpoint } from '../../infra/runtime.js';
 import { principalActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BrokerProvisioning } from '../broker/broker-provisioning.service.js';
+import {
+  agentStatus,
+  silenceRule,
+  silenceThresholdSec,
+  statusSql,
+  type SilenceRule,
+} from './agent-status.js';
 import type { AgentStatus, ListAgentsQuery } from './agent.dto.js';
 import { AgentEntity } from './agent.entity.js';
 
-export type AgentView = AgentEntity & { status: AgentStatus };
-
-/** An agent counts as online while its last message is younger than three health intervals (min 2 min). */
-export function agentStatus(
-  agent: Pick<AgentEntity, 'revokedAt' | 'lastSeenAt' | 'healthIntervalSec'>,
-  now: Date,
-): AgentStatus {
-  if (agent.revokedAt) return 'revoked';
-  if (!agent.lastSeenAt) return 'never_seen';
-  const graceMs = Math.max(3 * agent.healthIntervalSec, 120) * 1000;
-  return now.getTime() - agent.lastSeenAt.getTime() <= graceMs ? 'online' : 'offline';
-}
-
-const ONLINE = `a.last_seen_at >= now() - greatest(3 * a.health_interval_sec, 120) * interval '1 second'`;
-/** The same rule as agentStatus, in SQL, for filtering. */
-const STATUS_SQL: Record<AgentStatus, string> = {
-  revoked: 'a.revoked_at IS NOT NULL',
-  never_seen: 'a.revoked_at IS NULL AND a.last_seen_at IS NULL',
-  online: `a.revoked_at IS NULL AND ${ONLINE}`,
-  offline: `a.revoked_at IS NULL AND a.last_seen_at IS NOT NULL AND NOT (${ONLINE})`,
-};
+/** An agent as the API shows it: its row, its status, and how long it may stay silent before an alert. */
+export type AgentView = AgentEntity & { status: AgentStatus; silenceThresholdSec: number };
 
 @Injectable()
 export class AgentService {
@@ -39,7 +29,20 @@ export class AgentService {
     private readonly audit: AuditService,
     private readonly broker: BrokerEndpoint,
     private readonly brokerProvisioning: BrokerProvisioning,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.rule = silenceRule(config);
+  }
+
+  private readonly rule: SilenceRule;
+
+  view(agent: AgentEntity, now = new Date()): AgentView {
+    return {
+      ...agent,
+      status: agentStatus(agent, now, this.rule),
+      silenceThresholdSec: silenceThresholdSec(agent.healthIntervalSec, this.rule),
+    };
+  }
 
   /**
    * Revokes an agent: its credentials stop working at once (MQTT, AgentSync), its messages are refused,
@@ -66,9 +69,14 @@ export class AgentService {
           before: { revokedAt: null },
           after: { revokedAt: 'now' },
         });
+        // A revoked agent is expected to be silent: its open silence alert is closed with it.
+        await tx.db.query(
+          `UPDATE agent_alerts SET resolved_at = now() WHERE tenant_id = $1 AND agent_id = $2 AND resolved_at IS NULL`,
+          [agent.tenantId, id],
+        );
       }
       const current = (await this.find(tx, id)) as AgentEntity;
-      return { ...current, status: agentStatus(current, new Date()) };
+      return this.view(current);
     });
     this.broker.disconnectClient(id);
     // Dynamic-security: the agent's broker client is deleted (Mosquitto closes its connection); on every
@@ -89,11 +97,16 @@ export class AgentService {
       if (query.tenantId) qb.andWhere('a.tenant_id = :tenantId', { tenantId: query.tenantId });
       if (query.siteId) qb.andWhere('a.site_id = :siteId', { siteId: query.siteId });
       if (after) qb.andWhere('a.id > :after', { after });
-      if (query.status) qb.andWhere(STATUS_SQL[query.status]);
+      if (query.status) {
+        qb.andWhere(statusSql(query.status), {
+          silenceIntervals: this.rule.intervals,
+          silenceGrace: this.rule.graceSec,
+        });
+      }
       const rows = await qb.take(limit + 1).getMany();
       const now = new Date();
       return toPage(
-        rows.map((agent) => ({ ...agent, status: agentStatus(agent, now) })),
+        rows.map((agent) => this.view(agent, now)),
         limit,
       );
     });
@@ -103,7 +116,7 @@ export class AgentService {
     return this.tenantDb.run(auth.scope, async (tx) => {
       const agent = await this.find(tx, id);
       if (!agent) throw AppException.notFound('agent', id);
-      return { ...agent, status: agentStatus(agent, new Date()) };
+      return this.view(agent);
     });
   }
 

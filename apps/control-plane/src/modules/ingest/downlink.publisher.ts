@@ -1,4 +1,4 @@
-/** Publishes commands to agents (`cmd/ack` for now) with its own MQTT client, QoS 1. */
+/** Publishes commands to agents (`cmd/ack`, `cmd/config`) with its own MQTT client, QoS 1. */
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import mqtt, { type MqttClient } from 'mqtt';
 import { APP_CONFIG } from '../../config/config.module.js';
@@ -25,9 +25,10 @@ export class DownlinkPublisher implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  async publish(topic: string, payload: Buffer): Promise<void> {
+  /** `retain`: the broker keeps the message for whoever subscribes next (configs, not acks). */
+  async publish(topic: string, payload: Buffer, options: { retain?: boolean } = {}): Promise<void> {
     if (!this.client) throw new Error('downlink publisher is not connected');
-    await this.client.publishAsync(topic, payload, { qos: 1 });
+    await this.client.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false });
   }
 
   get connected(): boolean {

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AgentModule } from '../agents/agent.module.js';
+import { AgentConfigPublisher } from './agent-config.publisher.js';
 import { AgentSyncGrpcController } from './agent-sync.grpc.controller.js';
 import { DeadLetterController } from './dead-letter.controller.js';
 import { DownlinkPublisher } from './downlink.publisher.js';
@@ -10,7 +11,7 @@ import { UplinkMqttController } from './uplink.mqtt.controller.js';
 @Module({
   imports: [AgentModule],
   controllers: [UplinkMqttController, AgentSyncGrpcController, DeadLetterController],
-  providers: [IngestService, IngestRepository, DownlinkPublisher],
-  exports: [IngestService, DownlinkPublisher],
+  providers: [IngestService, IngestRepository, DownlinkPublisher, AgentConfigPublisher],
+  exports: [IngestService, DownlinkPublisher, AgentConfigPublisher],
 })
 export class IngestModule {}

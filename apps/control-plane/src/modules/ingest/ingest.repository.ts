@@ -110,12 +110,37 @@ export class IngestRepository {
     );
   }
 
-  async saveHealth(tx: TenantTx, tenantId: string, agentId: string, health: HealthBody): Promise<void> {
-    await tx.db.query(`UPDATE agents SET last_health = $3 WHERE tenant_id = $1 AND id = $2`, [
-      tenantId,
-      agentId,
-      JSON.stringify(health),
-    ]);
+  /** Keeps the newest health report by seq: a replayed older one does not overwrite it. */
+  async saveHealth(
+    tx: TenantTx,
+    tenantId: string,
+    agentId: string,
+    seq: number,
+    health: HealthBody,
+  ): Promise<void> {
+    await tx.db.query(
+      `UPDATE agents SET last_health = $3, last_health_at = now()
+        WHERE tenant_id = $1 AND id = $2
+          AND NOT EXISTS (SELECT 1 FROM ingested_messages m
+                           WHERE m.tenant_id = $1 AND m.agent_id = $2 AND m.stream = 'health' AND m.seq > $4)`,
+      [tenantId, agentId, JSON.stringify(health), seq],
+    );
+  }
+
+  /** Closes the agent's open silence alerts (it spoke again); returns what was closed. */
+  async resolveSilenceAlerts(
+    tx: TenantTx,
+    tenantId: string,
+    agentId: string,
+  ): Promise<{ id: string; openedAt: Date }[]> {
+    const result = (await tx.db.query(
+      `UPDATE agent_alerts SET resolved_at = now()
+        WHERE tenant_id = $1 AND agent_id = $2 AND resolved_at IS NULL
+        RETURNING id, opened_at`,
+      [tenantId, agentId],
+    )) as [{ id: string; opened_at: Date }[], number] | { id: string; opened_at: Date }[];
+    const rows = (Array.isArray(result[0]) ? result[0] : result) as { id: string; opened_at: Date }[];
+    return rows.map((row) => ({ id: row.id, openedAt: row.opened_at }));
   }
 
   /**

@@ -21,7 +21,10 @@ import {
 } from '@medfleet/contracts';
 import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/app-config.js';
-import { TenantDb } from '../../database/tenant-db.js';
+import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import { AgentConfigRepository } from '../agents/agent-config.repository.js';
+import { AuditService } from '../audit/audit.service.js';
+import { AgentConfigPublisher } from './agent-config.publisher.js';
 import { DownlinkPublisher } from './downlink.publisher.js';
 import { IngestRepository } from './ingest.repository.js';
 import { PerAgentQueue } from './per-agent-queue.js';
@@ -40,6 +43,8 @@ export interface PendingMessage {
   content: UplinkEnvelope | { reason: RejectReason; detail: string };
   topic: string;
   payload: Uint8Array;
+  /** When the control plane received it; goes back in the ack so the agent can estimate its clock offset. */
+  receivedAt?: Date;
 }
 
 /**
@@ -54,6 +59,15 @@ const SCHEMAS = {
   events: eventEnvelopeSchema,
 } as const;
 type ConsumedStream = keyof typeof SCHEMAS;
+
+/** An agent's config is sent again at most this often while it reports an older version. */
+const CONFIG_REPUBLISH_QUIET_SEC = 15;
+const SYSTEM_ACTOR = { kind: 'system', id: null, display: 'control plane' };
+
+/** What applying a message asks for once its transaction committed. */
+interface AfterCommit {
+  republishConfig?: boolean;
+}
 
 class Refusal extends Error {
   constructor(
@@ -79,6 +93,9 @@ export class IngestService {
     private readonly tenantDb: TenantDb,
     private readonly repository: IngestRepository,
     private readonly downlink: DownlinkPublisher,
+    private readonly configs: AgentConfigRepository,
+    private readonly configPublisher: AgentConfigPublisher,
+    private readonly audit: AuditService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -88,7 +105,7 @@ export class IngestService {
   }
 
   async handle(topic: string, payload: Uint8Array): Promise<IngestOutcome> {
-    const outcome = await this.process(topic, payload);
+    const outcome = await this.process(topic, payload, new Date());
     const key = outcome.status === 'dead_lettered' ? `dead_lettered:${outcome.reason}` : outcome.status;
     this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
     if (outcome.status === 'dead_lettered') {
@@ -97,7 +114,7 @@ export class IngestService {
     return outcome;
   }
 
-  private async process(topic: string, payload: Uint8Array): Promise<IngestOutcome> {
+  private async process(topic: string, payload: Uint8Array, receivedAt: Date): Promise<IngestOutcome> {
     const address = parseTopic(topic);
     if (!address || address.direction !== 'uplink' || !(address.stream in SCHEMAS)) {
       return this.deadLetterAlone(
@@ -145,7 +162,7 @@ export class IngestService {
       }
     }
     const content = decoded.ok ? decoded.message : { reason: decoded.reason, detail: decoded.detail };
-    return this.queue.submit({ address, stream, seq: seq as number, content, topic, payload });
+    return this.queue.submit({ address, stream, seq: seq as number, content, topic, payload, receivedAt });
   }
 
   /**
@@ -174,6 +191,8 @@ export class IngestService {
     const first = messages[0];
     if (!first) return [];
     const address = first.address;
+    const last = messages.at(-1) as PendingMessage;
+    const receivedAt = last.receivedAt ?? new Date();
     try {
       const result = await this.tenantDb.run(
         { organizationId: null, tenantIds: [address.tenantId] },
@@ -188,12 +207,16 @@ export class IngestService {
             );
           }
           const statuses: ('applied' | 'replayed' | 'dead_lettered')[] = [];
+          let republishConfig = false;
           for (const message of messages) {
             const { content, seq, stream } = message;
             const key = { tenantId: address.tenantId, agentId: address.agentId, seq };
             if ('type' in content) {
               const fresh = await this.repository.recordMessage(tx, key, stream, 'applied', content.sentAt);
-              if (fresh) await this.apply(tx, address, content);
+              if (fresh) {
+                const after = await this.apply(tx, address, content);
+                republishConfig ||= after.republishConfig === true;
+              }
               statuses.push(fresh ? 'applied' : 'replayed');
             } else {
               const fresh = await this.repository.recordMessage(tx, key, stream, 'dead_lettered', null);
@@ -218,10 +241,12 @@ export class IngestService {
             agent.ackedSeq,
             statuses.filter((status) => status === 'applied').length,
           );
-          return { statuses, ack };
+          await this.resolveSilence(tx, address);
+          return { statuses, ack, republishConfig };
         },
       );
-      this.sendAck(address, result.ack);
+      this.sendAck(address, result.ack, last.seq, receivedAt);
+      if (result.republishConfig) void this.configPublisher.publish(address);
       const ackedSeq = result.ack.ackedSeq;
       return messages.map((message, index): IngestOutcome => {
         const status = result.statuses[index];
@@ -265,18 +290,83 @@ export class IngestService {
     }
   }
 
-  private async apply(
-    tx: Parameters<IngestRepository['upsertDevices']>[0],
-    address: AgentAddress,
-    envelope: UplinkEnvelope,
-  ): Promise<void> {
+  /** The agent spoke: an open silence alert is closed, and the closing audited. */
+  private async resolveSilence(tx: TenantTx, address: AgentAddress): Promise<void> {
+    const resolved = await this.repository.resolveSilenceAlerts(tx, address.tenantId, address.agentId);
+    for (const alert of resolved) {
+      await this.audit.record(tx, {
+        action: 'agent.alert_resolve',
+        actor: SYSTEM_ACTOR,
+        tenantId: address.tenantId,
+        target: { type: 'agent_alert', id: alert.id },
+        details: { agentId: address.agentId, kind: 'agent_silent', openedAt: alert.openedAt },
+      });
+      this.logger.log({ msg: 'agent reported again: silence alert resolved', agentId: address.agentId });
+    }
+  }
+
+  private async apply(tx: TenantTx, address: AgentAddress, envelope: UplinkEnvelope): Promise<AfterCommit> {
+    const key = { tenantId: address.tenantId, agentId: address.agentId };
     switch (envelope.type) {
       case MESSAGE_TYPES.inventory:
         await this.repository.upsertDevices(tx, address, envelope.body.devices);
-        return;
-      case MESSAGE_TYPES.health:
-        await this.repository.saveHealth(tx, address.tenantId, address.agentId, envelope.body);
-        return;
+        return {};
+      case MESSAGE_TYPES.health: {
+        await this.repository.saveHealth(tx, address.tenantId, address.agentId, envelope.seq, envelope.body);
+        const running = envelope.body.configVersion;
+        // Agents too old to report their config version are left alone.
+        const republishConfig =
+          running !== undefined &&
+          (await this.configs.needsRepublish(
+            tx,
+            key,
+            running,
+            CONFIG_REPUBLISH_QUIET_SEC,
+            // When the agent process started, by this control plane's clock.
+            new Date(Date.now() - envelope.body.uptimeSec * 1000),
+          ));
+        return { republishConfig };
+      }
+      case MESSAGE_TYPES.configApplied: {
+        const known = await this.configs.recordApplied(
+          tx,
+          key,
+          envelope.body.version,
+          envelope.body.appliedAt,
+        );
+        await this.repository.saveEvent(
+          tx,
+          { ...key, seq: envelope.seq },
+          envelope.type,
+          envelope.body.appliedAt,
+          envelope.body,
+        );
+        if (!known) {
+          this.logger.warn({
+            msg: 'agent applied a config version this control plane never set',
+            agentId: address.agentId,
+            version: envelope.body.version,
+          });
+        }
+        return {};
+      }
+      case MESSAGE_TYPES.configRejected: {
+        if (envelope.body.version > 0) await this.configs.recordRejected(tx, key, envelope.body);
+        await this.repository.saveEvent(
+          tx,
+          { ...key, seq: envelope.seq },
+          envelope.type,
+          envelope.body.rejectedAt,
+          envelope.body,
+        );
+        this.logger.warn({
+          msg: 'agent rejected a config',
+          agentId: address.agentId,
+          version: envelope.body.version,
+          reason: envelope.body.reason,
+        });
+        return {};
+      }
       case MESSAGE_TYPES.recovered:
         // The start of post-storm verification: kept per agent, listed at GET /agents/:id/events.
         await this.repository.saveEvent(
@@ -291,7 +381,7 @@ export class IngestService {
           agentId: address.agentId,
           rebooted: envelope.body.rebooted,
         });
-        return;
+        return {};
       case MESSAGE_TYPES.seqGap: {
         const skipped = await this.repository.skipSeqs(
           tx,
@@ -305,12 +395,18 @@ export class IngestService {
           reason: envelope.body.reason,
           skipped,
         });
-        return;
+        return {};
       }
     }
   }
 
-  private sendAck(address: AgentAddress, ack: { ackedSeq: number; downlinkSeq: number }): void {
+  /** The ack names the (last) message it answers and when that arrived; its `sentAt` is when it leaves. */
+  private sendAck(
+    address: AgentAddress,
+    ack: { ackedSeq: number; downlinkSeq: number },
+    forSeq: number,
+    receivedAt: Date,
+  ): void {
     if (ack.ackedSeq === 0) return;
     const envelope = {
       v: PROTOCOL_VERSION,
@@ -318,7 +414,7 @@ export class IngestService {
       seq: ack.downlinkSeq,
       sentAt: new Date().toISOString(),
       type: MESSAGE_TYPES.ack,
-      body: { ackedSeq: ack.ackedSeq },
+      body: { ackedSeq: ack.ackedSeq, forSeq, receivedAt: receivedAt.toISOString() },
     };
     // Acks are best effort: a lost ack only makes the agent send again, which is answered as a replay.
     this.downlink.publish(downlinkTopic(address, 'ack'), encodeEnvelope(envelope)).catch((error: unknown) => {

@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AgentModule } from '../agents/agent.module.js';
+import { IngestModule } from '../ingest/ingest.module.js';
+import { AgentConfigController } from './agent-config.controller.js';
+import { AgentConfigService } from './agent-config.service.js';
+
+@Module({
+  imports: [AgentModule, IngestModule],
+  controllers: [AgentConfigController],
+  providers: [AgentConfigService],
+})
+export class AgentConfigModule {}

@@ -1,0 +1,197 @@
+/**
+ * The desired config of each agent: set through the API as a new version (validated against the wire
+ * contract, audited), published retained on the agent's `cmd/config`, and shown with what the agent
+ * answered (applied, or rejected with its reason).
+ */
+import { HttpStatus, Injectable } from '@nestjs/common';
+import {
+  agentConfigSchema,
+  defaultMaintenancePolicy,
+  type AgentConfigBody,
+  type ConfigRejectReason,
+} from '@medfleet/contracts';
+import type { Principal } from '../../common/auth/principal.js';
+import { AppException } from '../../common/errors/app-exception.js';
+import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import { AgentConfigRepository } from '../agents/agent-config.repository.js';
+import type { UpdateAgentConfigDto } from '../agents/agent.dto.js';
+import type { AgentEntity } from '../agents/agent.entity.js';
+import { AgentService } from '../agents/agent.service.js';
+import { principalActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
+import { AgentConfigPublisher } from '../ingest/agent-config.publisher.js';
+import { SiteEntity } from '../sites/site.entity.js';
+
+export const CONFIG_INVALID = 'CONFIG_INVALID';
+export const AGENT_NOT_CONFIGURABLE = 'AGENT_NOT_CONFIGURABLE';
+
+/** What the API shows of an agent's config. */
+export interface AgentConfigView {
+  agentId: string;
+  tenantId: string;
+  /** The version the control plane wants (0: the enrollment config, never changed through the API). */
+  desiredVersion: number;
+  /** The version the agent last reported applied. */
+  appliedVersion: number;
+  /** `applied` once the agent runs the desired version, `rejected` if it refused it, else `pending`. */
+  state: 'applied' | 'pending' | 'rejected';
+  desired: AgentConfigBody | EnrollmentConfig;
+  publishedAt: Date | null;
+  appliedAt: Date | null;
+  /** The newest version the agent refused that is above the one it runs: why, and when. */
+  rejection: { version: number; reason: ConfigRejectReason; detail: string; rejectedAt: Date } | null;
+}
+
+/** Version 0: what the agent enrolled with, as the agent itself derives it. */
+type EnrollmentConfig = Omit<AgentConfigBody, 'version'> & { version: 0 };
+
+@Injectable()
+export class AgentConfigService {
+  constructor(
+    private readonly tenantDb: TenantDb,
+    private readonly agents: AgentService,
+    private readonly configs: AgentConfigRepository,
+    private readonly publisher: AgentConfigPublisher,
+    private readonly audit: AuditService,
+  ) {}
+
+  get(auth: Principal, agentId: string): Promise<AgentConfigView> {
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const agent = await this.requireAgent(tx, agentId);
+      return this.view(tx, agent);
+    });
+  }
+
+  /** Stores the next version, publishes it (after the commit) and answers the view. */
+  async set(auth: Principal, agentId: string, dto: UpdateAgentConfigDto): Promise<AgentConfigView> {
+    const { view, agent } = await this.tenantDb.run(auth.scope, async (tx) => {
+      const agent = await this.requireAgent(tx, agentId, true);
+      if (agent.revokedAt || agent.approvalState === 'rejected') {
+        throw new AppException(
+          AGENT_NOT_CONFIGURABLE,
+          HttpStatus.CONFLICT,
+          `agent ${agentId} is ${agent.revokedAt ? 'revoked' : 'rejected'} and takes no config`,
+          { agentId },
+        );
+      }
+      const site = await tx.db
+        .getRepository(SiteEntity)
+        .findOneByOrFail({ tenantId: agent.tenantId, id: agent.siteId });
+      const key = { tenantId: agent.tenantId, agentId };
+      const previous = await this.current(tx, agent);
+      const config = validConfig({
+        version: agent.desiredConfigVersion + 1,
+        inventoryIntervalSec: dto.inventoryIntervalSec,
+        healthIntervalSec: dto.healthIntervalSec,
+        collectors: dto.collectors ?? { inventory: { enabled: true } },
+        maintenance: {
+          timeZone: site.timeZone,
+          windows: dto.maintenance?.['windows'] ?? defaultMaintenancePolicy(site.timeZone).windows,
+          // Anything else given is left in, so the contract's strict check names it.
+          ...omit(dto.maintenance ?? {}, 'windows'),
+        },
+      });
+      await this.configs.insertDesired(tx, key, config);
+      await this.audit.record(tx, {
+        action: 'agent.configure',
+        actor: principalActor(auth),
+        tenantId: agent.tenantId,
+        target: { type: 'agent', id: agentId },
+        before: previous,
+        after: config,
+      });
+      const updated = { ...agent, desiredConfigVersion: config.version };
+      return { view: await this.view(tx, updated), agent: updated };
+    });
+    const published = await this.publisher.publish({
+      tenantId: agent.tenantId,
+      siteId: agent.siteId,
+      agentId,
+    });
+    return published === null ? view : { ...view, publishedAt: new Date() };
+  }
+
+  private async requireAgent(tx: TenantTx, agentId: string, lock = false): Promise<AgentEntity> {
+    const agent = await this.agents.find(tx, agentId);
+    if (!agent) throw AppException.notFound('agent', agentId);
+    if (lock) {
+      // Versions are numbered under the agent's row lock, so two concurrent changes get two versions.
+      await tx.db.query(`SELECT 1 FROM agents WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [
+        agent.tenantId,
+        agentId,
+      ]);
+      return (await this.agents.find(tx, agentId)) as AgentEntity;
+    }
+    return agent;
+  }
+
+  private async current(tx: TenantTx, agent: AgentEntity): Promise<AgentConfigBody | EnrollmentConfig> {
+    const key = { tenantId: agent.tenantId, agentId: agent.id };
+    const stored = agent.desiredConfigVersion > 0 ? await this.configs.desired(tx, key) : null;
+    if (stored) return stored.config;
+    const site = await tx.db
+      .getRepository(SiteEntity)
+      .findOneByOrFail({ tenantId: agent.tenantId, id: agent.siteId });
+    return {
+      version: 0,
+      inventoryIntervalSec: agent.inventoryIntervalSec,
+      healthIntervalSec: agent.healthIntervalSec,
+      collectors: { inventory: { enabled: true } },
+      maintenance: defaultMaintenancePolicy(site.timeZone),
+    };
+  }
+
+  private async view(tx: TenantTx, agent: AgentEntity): Promise<AgentConfigView> {
+    const key = { tenantId: agent.tenantId, agentId: agent.id };
+    const desired =
+      agent.desiredConfigVersion > 0 ? await this.configs.version(tx, key, agent.desiredConfigVersion) : null;
+    const rejected = await this.configs.latestRejection(tx, key, agent.appliedConfigVersion);
+    const appliedRow =
+      agent.appliedConfigVersion > 0 ? await this.configs.version(tx, key, agent.appliedConfigVersion) : null;
+    const state =
+      agent.appliedConfigVersion >= agent.desiredConfigVersion
+        ? 'applied'
+        : desired?.rejectedAt
+          ? 'rejected'
+          : 'pending';
+    return {
+      agentId: agent.id,
+      tenantId: agent.tenantId,
+      desiredVersion: agent.desiredConfigVersion,
+      appliedVersion: agent.appliedConfigVersion,
+      state,
+      desired: desired?.config ?? (await this.current(tx, agent)),
+      publishedAt: desired?.publishedAt ?? null,
+      appliedAt: appliedRow?.appliedAt ?? null,
+      rejection:
+        rejected?.rejectedAt && rejected.rejectionReason
+          ? {
+              version: rejected.version,
+              reason: rejected.rejectionReason,
+              detail: rejected.rejectionDetail ?? '',
+              rejectedAt: rejected.rejectedAt,
+            }
+          : null,
+    };
+  }
+}
+
+/** Checks a config against the wire contract: what an agent would refuse is refused here, with the issues. */
+function validConfig(candidate: unknown): AgentConfigBody {
+  const parsed = agentConfigSchema.safeParse(candidate);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.slice(0, 10).map((issue) => ({
+    path: issue.path.join('.'),
+    message: issue.message,
+  }));
+  throw new AppException(
+    CONFIG_INVALID,
+    HttpStatus.BAD_REQUEST,
+    `The config is not valid: ${issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ')}`,
+    { issues },
+  );
+}
+
+function omit(value: Record<string, unknown>, key: string): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([name]) => name !== key));
+}
