@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
+import { ServerCredentials, experimental } from '@grpc/grpc-js';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { PROTO_FILES, PROTO_LOADER_OPTIONS, PROTO_PACKAGE, PROTO_ROOT } from '@medfleet/contracts';
@@ -18,7 +19,7 @@ import { securityHeaders } from './common/security-headers.middleware.js';
 import type { AppConfig } from './config/app-config.js';
 import { appDataSource, migrationDataSource, type DatabaseTarget } from './database/data-source.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './infra/embedded-broker.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/embedded-postgres.js';
+import { freePort, startEmbeddedPostgres, type EmbeddedPostgres } from './infra/embedded-postgres.js';
 import { PinoNestLogger } from './infra/logger.js';
 import { MedfleetMqttServer } from './infra/mqtt-transport.js';
 import { BrokerEndpoint } from './infra/runtime.js';
@@ -29,6 +30,8 @@ import { ensureControlPlaneRole } from './modules/broker/dynsec-provisioning.ser
 import { DeviceEntity } from './modules/devices/device.entity.js';
 import { EnrollmentTokenEntity } from './modules/enrollment/enrollment-token.entity.js';
 import { OrganizationService } from './modules/organizations/organization.service.js';
+import { mutualTlsInterceptor, tlsServerCredentials } from './modules/pki/mutual-tls.interceptor.js';
+import { PkiService } from './modules/pki/pki.service.js';
 import { OrgApiKeyEntity, OrganizationEntity } from './modules/organizations/organization.entity.js';
 import { SiteEntity } from './modules/sites/site.entity.js';
 import { TenantEntity } from './modules/tenants/tenant.entity.js';
@@ -46,7 +49,12 @@ export const ENTITIES = [
 export interface RunningControlPlane {
   app: NestExpressApplication;
   httpUrl: string;
+  /** Plaintext gRPC (enrollment only), when GRPC_PLAINTEXT is on. */
   grpcAddress: string;
+  /** gRPC over TLS: enrollment, and with an agent certificate (mutual TLS) AgentSync and renewal. */
+  grpcTlsAddress: string;
+  /** The CA agents trust for the TLS endpoint, when the control plane issued its certificate itself. */
+  grpcServerCaPem: string | null;
   mqttUrl: string;
   databaseUrl: string;
   /** Set only on the first start against an empty database: the default organization's API key. */
@@ -176,15 +184,39 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
     SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs/openapi.json' });
 
     const grpcAddress = `${config.GRPC_HOST}:${config.GRPC_PORT}`;
-    app.connectMicroservice<MicroserviceOptions>({
+    const tlsPort =
+      config.GRPC_TLS_PORT ?? (config.GRPC_PORT === 0 ? 0 : Math.min(config.GRPC_PORT + 1, 65535));
+    const grpcTlsAddress = `${config.GRPC_HOST}:${tlsPort === 0 ? await freePort() : tlsPort}`;
+    const publicTlsAddress = config.GRPC_TLS_PUBLIC_ADDRESS ?? grpcTlsAddress;
+    const pki = app.get(PkiService);
+    const tls = await pki.grpcServerTls([publicTlsAddress.replace(/:\d+$/, '')]);
+    pki.useTlsEndpoint({ address: publicTlsAddress, serverCaPem: tls.serverCaPem });
+    // Both listeners check agent certificates where a call needs one; the plaintext one never has one.
+    const interceptors = [mutualTlsInterceptor(pki)];
+    const grpcServer = (url: string, credentials: ServerCredentials): MicroserviceOptions => ({
       transport: Transport.GRPC,
       options: {
         package: PROTO_PACKAGE,
         protoPath: PROTO_FILES.map((file) => path.join(PROTO_ROOT, file)),
-        url: grpcAddress,
+        url,
         loader: PROTO_LOADER_OPTIONS,
+        credentials,
       },
     });
+    if (config.GRPC_PLAINTEXT) {
+      app.connectMicroservice<MicroserviceOptions>(
+        grpcServer(
+          grpcAddress,
+          experimental.createServerCredentialsWithInterceptors(
+            ServerCredentials.createInsecure(),
+            interceptors,
+          ),
+        ),
+      );
+    }
+    app.connectMicroservice<MicroserviceOptions>(
+      grpcServer(grpcTlsAddress, tlsServerCredentials(tls, interceptors)),
+    );
     app.connectMicroservice<MicroserviceOptions>(
       {
         strategy: new MedfleetMqttServer({
@@ -216,11 +248,21 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
     const httpUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
 
     const created = await app.get(OrganizationService).bootstrap();
-    logger.info({ http: httpUrl, grpc: grpcAddress, mqtt: broker.url }, 'control plane ready');
+    logger.info(
+      {
+        http: httpUrl,
+        ...(config.GRPC_PLAINTEXT ? { grpc: grpcAddress } : {}),
+        grpcTls: grpcTlsAddress,
+        mqtt: broker.url,
+      },
+      'control plane ready',
+    );
     return {
       app,
       httpUrl,
       grpcAddress,
+      grpcTlsAddress,
+      grpcServerCaPem: tls.serverCaPem,
       mqttUrl: broker.url,
       databaseUrl,
       initialApiKey: created?.apiKey.token ?? null,

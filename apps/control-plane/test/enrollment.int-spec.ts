@@ -109,6 +109,11 @@ describe('a valid token', () => {
       },
       config: { inventoryIntervalSec: 123, healthIntervalSec: 45 },
       siteTimeZone: 'America/Chicago',
+      approvalState: 'approved',
+      pollSecret: '',
+      pollAfterSec: 0,
+      grpcTlsAddress: cp.grpcTlsAddress,
+      grpcServerCaPem: cp.grpcServerCaPem,
     });
     expect(identity.mqtt.topicPrefix).toBe(`medfleet/v1/t/${tenant.id}/s/${site.id}/a/${identity.agentId}`);
   });

@@ -58,7 +58,46 @@ export interface EnrollResponse {
   mqtt: MqttCredentials;
   config: AgentConfig;
   siteTimeZone: string;
+  /** 'approved' (the identity is complete) or 'pending' (wait for a technician; poll). Empty means approved. */
+  approvalState?: EnrollmentApprovalState | '';
+  /** While pending: the secret proving, on each poll, that the caller is the agent that enrolled. */
+  pollSecret?: string;
+  /** While pending: seconds to wait before the next poll. */
+  pollAfterSec?: number;
+  /** `host:port` of the TLS gRPC endpoint (mutual TLS with the agent's certificate). */
+  grpcTlsAddress?: string;
+  /** PEM CA certificate of that endpoint, when the control plane issued its certificate itself. */
+  grpcServerCaPem?: string;
 }
+
+export type EnrollmentApprovalState = 'approved' | 'pending';
+
+export interface PollEnrollmentRequest {
+  agentId: string;
+  tenantId: string;
+  pollSecret: string;
+  protocolVersion: number;
+}
+
+export interface RenewCertificateRequest {
+  agentId: string;
+  csrPem: string;
+}
+
+export interface RenewCertificateResponse {
+  certificatePem: string;
+  caChainPem: string[];
+}
+
+/**
+ * Names inside an agent certificate's subjectAltName (URIs), read by the control plane to know who is
+ * calling over mutual TLS.
+ */
+export const AGENT_CERT_URI = {
+  agent: 'urn:medfleet:agent:',
+  tenant: 'urn:medfleet:tenant:',
+  organization: 'urn:medfleet:organization:',
+} as const;
 
 export interface InventoryChunk {
   agentId: string;

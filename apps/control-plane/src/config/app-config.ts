@@ -22,6 +22,34 @@ const schema = z.object({
   PORT: port.default(3000),
   GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   GRPC_PORT: port.default(50051),
+  // gRPC over TLS (agent certificates: mutual TLS) on GRPC_TLS_PORT (default GRPC_PORT + 1); the
+  // plaintext GRPC_PORT serves enrollment only, and can be turned off.
+  GRPC_TLS_PORT: port.optional(),
+  GRPC_PLAINTEXT: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  // host:port agents are told to use for mutual TLS (default GRPC_HOST:GRPC_TLS_PORT).
+  GRPC_TLS_PUBLIC_ADDRESS: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')
+    .optional(),
+  // The TLS endpoint's own certificate; without them the control plane issues one from its root CA.
+  GRPC_TLS_CERT_FILE: z.string().min(1).optional(),
+  GRPC_TLS_KEY_FILE: z.string().min(1).optional(),
+  // Agent certificates: lifetime (agents renew when a third is left); the key sealing the CA keys.
+  AGENT_CERT_LIFETIME_SEC: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(400 * 86_400)
+    .default(7 * 86_400),
+  PKI_KEY_ENCRYPTION_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 random bytes, base64-encoded')
+    .optional(),
+  // How long an agent waiting for approval is asked to wait between polls.
+  ENROLLMENT_POLL_INTERVAL_SEC: z.coerce.number().int().min(1).max(3600).default(30),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   MQTT_URL: url(['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:']).optional(),
   MQTT_PUBLIC_URL: url(['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:']).optional(),
@@ -125,6 +153,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     );
   }
   const config = parsed.data;
+  if ((config.GRPC_TLS_CERT_FILE === undefined) !== (config.GRPC_TLS_KEY_FILE === undefined)) {
+    throw new ConfigError([
+      {
+        variable: config.GRPC_TLS_CERT_FILE ? 'GRPC_TLS_KEY_FILE' : 'GRPC_TLS_CERT_FILE',
+        message: 'GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE go together',
+      },
+    ]);
+  }
   if (config.MQTT_DYNSEC) {
     const missing = (['MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD'] as const).filter((key) => !config[key]);
     if (missing.length > 0) {

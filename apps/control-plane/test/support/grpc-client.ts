@@ -9,7 +9,11 @@ import {
   PROTO_ROOT,
   type EnrollRequest,
   type EnrollResponse,
+  type PollEnrollmentRequest,
+  type RenewCertificateRequest,
+  type RenewCertificateResponse,
 } from '@medfleet/contracts';
+import type { AgentTls } from './agent-pki.js';
 
 type Unary<Req, Res> = (
   request: Req,
@@ -28,15 +32,42 @@ export function medfleetServices(): Record<
   return (grpc.loadPackageDefinition(definition) as any).medfleet.v1;
 }
 
-export function enrollmentClient(address: string) {
+/** Plaintext, or TLS trusting `serverCaPem`, with a client certificate when the key and chain are given. */
+export function channelCredentials(
+  tls?: Partial<AgentTls> & { serverCaPem: string },
+): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(
+    Buffer.from(tls.serverCaPem),
+    tls.privateKeyPem ? Buffer.from(tls.privateKeyPem) : null,
+    tls.certificateChainPem ? Buffer.from(tls.certificateChainPem) : null,
+  );
+}
+
+const unary =
+  <Req, Res>(method: Unary<Req, Res>) =>
+  (request: Req): Promise<Res> =>
+    new Promise((resolve, reject) =>
+      method(request, (error, response) => (error ? reject(error) : resolve(response as Res))),
+    );
+
+export function enrollmentClient(address: string, tls?: Partial<AgentTls> & { serverCaPem: string }) {
   const Enrollment = medfleetServices().Enrollment as new (
     a: string,
     c: grpc.ChannelCredentials,
   ) => grpc.Client;
-  const client = new Enrollment(address, grpc.credentials.createInsecure()) as grpc.Client & {
+  const client = new Enrollment(address, channelCredentials(tls)) as grpc.Client & {
     Enroll: Unary<EnrollRequest, EnrollResponse>;
+    PollEnrollment: Unary<PollEnrollmentRequest, EnrollResponse>;
+    RenewCertificate: Unary<RenewCertificateRequest, RenewCertificateResponse>;
   };
   return {
+    poll(request: Omit<PollEnrollmentRequest, 'protocolVersion'>): Promise<EnrollResponse> {
+      return unary(client.PollEnrollment.bind(client))({ protocolVersion: PROTOCOL_VERSION, ...request });
+    },
+    renew(request: RenewCertificateRequest): Promise<RenewCertificateResponse> {
+      return unary(client.RenewCertificate.bind(client))(request);
+    },
     enroll(request: Partial<EnrollRequest> & { token: string }): Promise<EnrollResponse> {
       return new Promise((resolve, reject) =>
         client.Enroll(

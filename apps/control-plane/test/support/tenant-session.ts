@@ -16,6 +16,7 @@ import {
   type DeviceReport,
   type EnrollResponse,
 } from '@medfleet/contracts';
+import { enrolledAgentTls, newAgentKey } from './agent-pki.js';
 import { ApiClient } from './api-client.js';
 import { enrollmentClient } from './grpc-client.js';
 import type { TestControlPlane } from './test-env.js';
@@ -107,7 +108,15 @@ export async function createTenantSession(
       const client = enrollmentClient(cp.grpcAddress);
       try {
         const token = await createToken(enrollOptions.siteId ? { siteId: enrollOptions.siteId } : {});
-        return await connectAgent(await client.enroll({ token }));
+        const key = await newAgentKey();
+        const identity = await client.enroll({ token, csrPem: key.csrPem });
+        enrolledAgentTls.set(identity.agentId, {
+          address: cp.grpcTlsAddress,
+          serverCaPem: cp.grpcServerCaPem ?? '',
+          privateKeyPem: key.privateKeyPem,
+          certificateChainPem: `${identity.certificatePem}${identity.caChainPem[0] ?? ''}`,
+        });
+        return await connectAgent(identity);
       } finally {
         client.close();
       }

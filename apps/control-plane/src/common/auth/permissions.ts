@@ -13,8 +13,10 @@ export const PERMISSIONS = [
   'enrollment:read',
   'enrollment:write',
   'agent:read',
-  /** Revoke an agent (and later: approve, configure). */
+  /** Revoke an agent (and later: configure). */
   'agent:write',
+  /** Approve or reject an agent waiting for approval after enrolling: an MSP decision. */
+  'agent:approve',
   'device:read',
   'ingest:read',
   'user:read',
@@ -47,6 +49,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'enrollment:read',
     'enrollment:write',
     'agent:write',
+    'agent:approve',
     'ingest:read',
   ],
   practice_admin: [

@@ -30,6 +30,13 @@ export class EnrollmentTokenEntity {
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
 
+  @Column({ name: 'requires_approval', type: 'boolean', default: false })
+  requiresApproval!: boolean;
+
+  /** Pre-authorized hardware serials; null when any box may use the token. */
+  @Column({ name: 'allowed_serials', type: 'text', array: true, nullable: true })
+  allowedSerials!: string[] | null;
+
   @Column({ name: 'created_by', type: 'text' })
   createdBy!: string;
 
