@@ -7,7 +7,9 @@ export type AgentExceptionCode =
   | 'STATE_LOCKED'
   | 'OUTBOX_UNAVAILABLE'
   | 'ENROLLMENT_FAILED'
-  | 'ENROLLMENT_REFUSED';
+  | 'ENROLLMENT_REFUSED'
+  /** Enrolled, but a technician has not approved the agent yet. */
+  | 'ENROLLMENT_PENDING';
 
 export class AgentException extends Error {
   constructor(

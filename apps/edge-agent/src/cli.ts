@@ -1,9 +1,12 @@
 /** The `medfleet-agent` command line: argument parsing, settings from the environment, and the two commands. */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AgentException, type AgentExceptionCode } from './agent.exception.js';
 import { createLogger } from './logger.js';
 import { DEFAULT_DURABLE_OUTBOX_MAX_BYTES, DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES } from './outbox.js';
-import { defaultStateDir, loadIdentity } from './state.js';
+import { readBootstrapSettings, readTrustedCa } from './bootstrap.js';
+import type { EnrollOptions, EnrollResult } from './enroll.js';
+import { IDENTITY_FILE, defaultStateDir, readIdentity, type PendingEnrollment } from './state.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface CliIo {
@@ -17,20 +20,31 @@ export interface CliIo {
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** Enrolled, but still waiting for a technician's approval (the wait was interrupted or not asked for). */
+export const EXIT_PENDING = 3;
 
 export const USAGE = `Usage: medfleet-agent <command> [options]
 
 Commands:
-  enroll   Trade an enrollment token for this agent's identity (stored in the state directory)
-  run      Connect to the control plane and report this site's devices and the agent's health
+  enroll   Make this agent's key pair and trade an enrollment token and a CSR for its identity and
+           certificate (stored in the state directory); waits while a technician must approve it
+  run      Connect to the control plane and report this site's devices and the agent's health; not yet
+           enrolled, it first enrolls with its bootstrap settings (zero-touch)
+  renew-certificate  Renew the agent certificate now over mutual TLS (run renews it by itself)
 
 Enroll options:
   --server <host:port>     Control-plane gRPC endpoint         (env MEDFLEET_SERVER)
   --token <token>          Enrollment token mfe_<tenant>_<...>  (env MEDFLEET_ENROLLMENT_TOKEN)
+  --ca-file <pem>          CA certificates to trust for the server (env MEDFLEET_CA_FILE)
   --insecure               Plaintext gRPC instead of TLS (development only)
+  --no-wait                Do not wait for approval: exit 3 while pending (enroll again to resume)
   --force                  Enroll again, replacing the stored identity
 
 Run options:
+  --bootstrap-file <file>  Bootstrap settings for zero-touch enrollment (env MEDFLEET_BOOTSTRAP_FILE;
+                           default /boot/firmware/medfleet.conf or /boot/medfleet.conf): lines
+                           server = <host:port>, token = <token>, ca_file = <pem>, insecure = false;
+                           MEDFLEET_SERVER, MEDFLEET_ENROLLMENT_TOKEN, MEDFLEET_CA_FILE override them
   --simulate-seed <seed>   Seed of the simulated clinic (env MEDFLEET_SIMULATE_SEED; default: the agent id)
   --devices <n>            Number of simulated devices, 1-2000
   --outbox-max-mb <n>      Disk quota of the durable outbox in MiB (env MEDFLEET_OUTBOX_MAX_MB; default ${DEFAULT_DURABLE_OUTBOX_MAX_BYTES / 1024 / 1024})
@@ -53,6 +67,7 @@ const EXIT_CODES: Record<AgentExceptionCode, number> = {
   OUTBOX_UNAVAILABLE: EXIT_FAILURE,
   ENROLLMENT_FAILED: EXIT_FAILURE,
   ENROLLMENT_REFUSED: EXIT_FAILURE,
+  ENROLLMENT_PENDING: EXIT_PENDING,
 };
 
 const MAX_DEVICES = 2000;
@@ -84,6 +99,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         return await enrollCommand(rest, io);
       case 'run':
         return await runCommand(rest, io);
+      case 'renew-certificate':
+        return await renewCommand(rest, io);
       case '-h':
       case '--help':
       case 'help':
@@ -129,8 +146,10 @@ async function enrollCommand(args: readonly string[], io: CliIo): Promise<number
       options: {
         server: { type: 'string' },
         token: { type: 'string' },
+        'ca-file': { type: 'string' },
         'state-dir': { type: 'string' },
         insecure: { type: 'boolean' },
+        'no-wait': { type: 'boolean' },
         force: { type: 'boolean' },
         ...HELP_OPTION,
       },
@@ -147,22 +166,82 @@ async function enrollCommand(args: readonly string[], io: CliIo): Promise<number
     throw new AgentException('USAGE', 'enroll needs --token <token> (or MEDFLEET_ENROLLMENT_TOKEN)');
   const stateDir = values['state-dir'] ?? defaultStateDir(io.env);
   const insecure = values.insecure === true;
-  if (insecure) io.err('medfleet-agent: warning: enrolling over plaintext gRPC (--insecure)\n');
-  // Loaded only for this command: gRPC and protobuf would add several MB to a running agent's memory.
-  const { enroll } = await import('./enroll.js');
-  const result = await enroll({ server, token, stateDir, insecure, force: values.force === true });
-  if (result.looseStateDirMode !== undefined) {
-    io.err(
-      `medfleet-agent: warning: state directory ${stateDir} has mode ${result.looseStateDirMode.toString(8)}; ` +
-        'it holds credentials, consider chmod 700\n',
-    );
-  }
+  const caFile = values['ca-file'] ?? (io.env['MEDFLEET_CA_FILE'] || undefined);
+  const trustedCaPem = caFile ? await readTrustedCa(caFile) : undefined;
+  const result = await enrollWithProgress(
+    {
+      server,
+      token,
+      stateDir,
+      insecure,
+      force: values.force === true,
+      wait: values['no-wait'] !== true,
+      ...(trustedCaPem ? { trustedCaPem } : {}),
+    },
+    io,
+  );
   const { identity } = result;
   io.out(
     `enrolled as agent ${identity.agentId} (tenant ${identity.tenantId}, site ${identity.siteId}); ` +
-      `identity stored in ${result.identityFile}\n`,
+      `identity stored in ${result.identityFile}, private key in ${result.keyFile}\n`,
   );
   return EXIT_OK;
+}
+
+/** Enrolls, telling the operator when the agent waits for approval; a stop signal ends the wait. */
+async function enrollWithProgress(
+  options: Omit<EnrollOptions, 'onPending' | 'signal'>,
+  io: CliIo,
+): Promise<EnrollResult> {
+  if (options.insecure) io.err('medfleet-agent: warning: enrolling over plaintext gRPC (--insecure)\n');
+  // Loaded only for enrollment: gRPC and protobuf would add several MB to a running agent's memory.
+  const { enroll } = await import('./enroll.js');
+  const stop = new AbortController();
+  void io.shutdownSignal().then(() => stop.abort());
+  const onPending = (pending: PendingEnrollment, polls: number) => {
+    if (polls === 0) {
+      io.out(
+        `pending approval: agent ${pending.agentId} waits for a technician to approve it ` +
+          `(POST /api/v1/agents/${pending.agentId}/approve); polling ${pending.server}\n`,
+      );
+    }
+  };
+  const result = await enroll({ ...options, onPending, signal: stop.signal });
+  if (result.looseStateDirMode !== undefined) {
+    io.err(
+      `medfleet-agent: warning: state directory ${options.stateDir} has mode ${result.looseStateDirMode.toString(8)}; ` +
+        'it holds credentials, consider chmod 700\n',
+    );
+  }
+  return result;
+}
+
+async function renewCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseUsage(() =>
+    parseArgs({
+      args: [...args],
+      strict: true,
+      options: { 'state-dir': { type: 'string' }, ...HELP_OPTION },
+    }),
+  );
+  if (values.help) {
+    io.out(USAGE);
+    return EXIT_OK;
+  }
+  const stateDir = values['state-dir'] ?? defaultStateDir(io.env);
+  const { lockStateDir } = await import('./state.js');
+  // A running agent renews by itself; two renewals at once would replace each other's key.
+  const lock = await lockStateDir(stateDir);
+  try {
+    const { renewCertificateIfDue } = await import('./renewal.js');
+    const outcome = await renewCertificateIfDue(stateDir, { force: true });
+    if (!outcome.renewed)
+      throw new AgentException('STATE_INVALID', 'this identity has no certificate to renew');
+    io.out(`certificate renewed; valid until ${outcome.notAfter?.toISOString() ?? '?'}\n`);
+    return EXIT_OK;
+  } finally {
+    await lock.release();
+  }
 }
 
 async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
@@ -172,6 +251,7 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
       strict: true,
       options: {
         'state-dir': { type: 'string' },
+        'bootstrap-file': { type: 'string' },
         'simulate-seed': { type: 'string' },
         devices: { type: 'string' },
         'outbox-max-mb': { type: 'string' },
@@ -208,7 +288,33 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
       `MEDFLEET_LOG_LEVEL must be debug, info, warn or error, got ${JSON.stringify(level)}`,
     );
   }
-  const identity = await loadIdentity(stateDir);
+  let identity = await readIdentity(stateDir);
+  if (!identity) {
+    // Zero-touch: a fresh box enrolls itself with the settings on its boot partition (or environment).
+    const settings = await readBootstrapSettings(io.env, values['bootstrap-file']);
+    if (!settings.server || !settings.token) {
+      throw new AgentException(
+        'NOT_ENROLLED',
+        `not enrolled: ${path.join(stateDir, IDENTITY_FILE)} does not exist, and there are no bootstrap ` +
+          `settings (server and token) in ${settings.sources.join(', ') || 'a bootstrap file or the environment'}; ` +
+          'run "medfleet-agent enroll --server <host:port> --token <token>" first',
+      );
+    }
+    io.out(
+      `not enrolled yet: enrolling with ${settings.server} (settings from ${settings.sources.join(', ')})\n`,
+    );
+    ({ identity } = await enrollWithProgress(
+      {
+        server: settings.server,
+        token: settings.token,
+        stateDir,
+        insecure: settings.insecure,
+        ...(settings.trustedCaPem ? { trustedCaPem: settings.trustedCaPem } : {}),
+      },
+      io,
+    ));
+    io.out(`enrolled as agent ${identity.agentId}\n`);
+  }
   const [{ Agent }, { sqliteOutbox }] = await Promise.all([
     import('./agent.js'),
     import('./sqlite-outbox.js'),
@@ -230,7 +336,10 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
   });
   const signal = io.shutdownSignal();
   await agent.start();
+  const { startCertificateRenewal } = await import('./renewal.js');
+  const renewal = startCertificateRenewal({ stateDir, logger });
   logger.info({ signal: await signal }, 'shutting down');
+  renewal.stop();
   await agent.stop();
   return EXIT_OK;
 }

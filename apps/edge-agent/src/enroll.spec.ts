@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION, type EnrollResponse } from '@medfleet/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_FAILURE, EXIT_OK, runCli } from './cli.js';
 import { enroll } from './enroll.js';
-import { IDENTITY_FILE, loadIdentity } from './state.js';
+import { IDENTITY_FILE, KEY_FILE, loadIdentity } from './state.js';
 import {
   startEnrollmentServer,
   type EnrollHandler,
@@ -54,7 +54,11 @@ describe('enroll', () => {
     expect(output.out).toContain(`enrolled as agent ${response.agentId}`);
 
     const [request] = server.requests;
-    expect(request).toMatchObject({ token, csrPem: '', protocolVersion: PROTOCOL_VERSION });
+    expect(request).toMatchObject({
+      token,
+      csrPem: expect.stringMatching(/^-----BEGIN CERTIFICATE REQUEST-----\n/),
+      protocolVersion: PROTOCOL_VERSION,
+    });
     expect(request?.facts).toMatchObject({ agentVersion: AGENT_VERSION, arch: process.arch });
     expect(request?.facts.hostname).not.toBe('');
     expect(request?.facts.serial).not.toBe('');
@@ -66,7 +70,12 @@ describe('enroll', () => {
     expect(stored).toMatchObject({ ...response, server: server.address });
     expect(Date.parse(stored['enrolledAt'] as string)).toBeGreaterThan(Date.now() - 60_000);
     expect(await loadIdentity(stateDir)).toMatchObject(response);
-    expect(await fs.readdir(stateDir)).toEqual([IDENTITY_FILE]);
+    expect((await fs.readdir(stateDir)).sort()).toEqual([KEY_FILE, IDENTITY_FILE].sort());
+    // The private key stays on the box, owner-only; the CSR sent carries only its public half.
+    const key = await fs.readFile(path.join(stateDir, KEY_FILE), 'utf8');
+    expect((await fs.stat(path.join(stateDir, KEY_FILE))).mode & 0o777).toBe(0o600);
+    expect(key).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
+    expect(request?.csrPem).not.toContain(key.split('\n')[1]);
   });
 
   it('refuses to enroll twice unless forced', async () => {

@@ -13,12 +13,82 @@ export const DEFAULT_STATE_DIR = '/var/lib/medfleet-agent';
 export const IDENTITY_FILE = 'identity.json';
 export const SEQ_FILE = 'seq.json';
 export const LOCK_FILE = 'agent.lock';
+/** The agent's private key (PKCS#8 PEM, 0600): made on the box, never sent anywhere. */
+export const KEY_FILE = 'agent.key';
+/** A renewed key, kept beside the old one until the identity holds the certificate for it. */
+export const NEXT_KEY_FILE = 'agent.key.next';
+/** An enrollment waiting for a technician's approval: what the agent polls with. */
+export const PENDING_FILE = 'pending.json';
 
 /** What `enroll` stores: the control plane's answer plus where and when it was obtained. */
-export interface AgentIdentity extends EnrollResponse {
+export interface AgentIdentity extends Omit<EnrollResponse, 'approvalState' | 'pollSecret' | 'pollAfterSec'> {
   /** The enrollment server, `host:port`. */
   server: string;
   enrolledAt: string;
+  trustedCaPem?: string;
+}
+
+/** An enrollment waiting for approval, kept so that a restarted agent resumes polling instead of enrolling again. */
+export interface PendingEnrollment {
+  agentId: string;
+  tenantId: string;
+  siteId: string;
+  pollSecret: string;
+  pollAfterSec: number;
+  server: string;
+  insecure: boolean;
+  trustedCaPem?: string;
+  since: string;
+}
+
+const pendingSchema = z.object({
+  agentId: z.uuid(),
+  tenantId: z.uuid(),
+  siteId: z.uuid(),
+  pollSecret: z.string().min(1),
+  pollAfterSec: z.number().int().nonnegative(),
+  server: z.string().min(1),
+  insecure: z.boolean(),
+  trustedCaPem: z.string().optional(),
+  since: z.iso.datetime({ offset: true }),
+}) satisfies z.ZodType<PendingEnrollment>;
+
+export async function readPending(stateDir: string): Promise<PendingEnrollment | undefined> {
+  const file = path.join(stateDir, PENDING_FILE);
+  const json = await readJson(file);
+  if (json === undefined) return undefined;
+  const parsed = pendingSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new AgentException(
+      'STATE_INVALID',
+      `${file} is not a valid pending enrollment: ${describeIssues(parsed.error)}`,
+    );
+  }
+  return parsed.data;
+}
+
+export async function savePending(stateDir: string, pending: PendingEnrollment): Promise<void> {
+  await writeFileAtomic(path.join(stateDir, PENDING_FILE), `${JSON.stringify(pending, null, 2)}\n`, 0o600);
+}
+
+export async function removePending(stateDir: string): Promise<void> {
+  await fs.rm(path.join(stateDir, PENDING_FILE), { force: true });
+}
+
+/** The agent's private key, or undefined before it made one. */
+export async function readPrivateKey(stateDir: string, file = KEY_FILE): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path.join(stateDir, file), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export async function savePrivateKey(stateDir: string, pem: string, file = KEY_FILE): Promise<string> {
+  const target = path.join(stateDir, file);
+  await writeFileAtomic(target, pem, 0o600);
+  return target;
 }
 
 const uuid = z.uuid();
@@ -47,6 +117,11 @@ export const identitySchema = z.object({
     healthIntervalSec: z.number().int().nonnegative(),
   }),
   siteTimeZone: z.string(),
+  // Where to renew the certificate over mutual TLS, and the CA to trust there (absent before v1.1 agents).
+  grpcTlsAddress: z.string().optional(),
+  grpcServerCaPem: z.string().optional(),
+  /** The CA bundle the agent was told to trust at enrollment (bootstrap settings or --ca-file). */
+  trustedCaPem: z.string().optional(),
   server: z.string().min(1),
   enrolledAt: z.iso.datetime({ offset: true }),
 }) satisfies z.ZodType<AgentIdentity>;
