@@ -4,6 +4,7 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Transport, type MicroserviceOptions } from '@nestjs/microservices';
@@ -191,6 +192,12 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
     const pki = app.get(PkiService);
     const tls = await pki.grpcServerTls([publicTlsAddress.replace(/:\d+$/, '')]);
     pki.useTlsEndpoint({ address: publicTlsAddress, serverCaPem: tls.serverCaPem });
+    // For bootstrap files: the CA an agent must trust to enroll over TLS (public, so not secret).
+    const grpcServerCaFile = path.join(config.DATA_DIR, 'pki', 'grpc-server-ca.pem');
+    if (tls.serverCaPem) {
+      mkdirSync(path.dirname(grpcServerCaFile), { recursive: true, mode: 0o700 });
+      writeFileSync(grpcServerCaFile, tls.serverCaPem, { mode: 0o644 });
+    }
     // Both listeners check agent certificates where a call needs one; the plaintext one never has one.
     const interceptors = [mutualTlsInterceptor(pki)];
     const grpcServer = (url: string, credentials: ServerCredentials): MicroserviceOptions => ({
@@ -253,6 +260,7 @@ export async function startControlPlane(config: AppConfig, logger: Logger): Prom
         http: httpUrl,
         ...(config.GRPC_PLAINTEXT ? { grpc: grpcAddress } : {}),
         grpcTls: grpcTlsAddress,
+        ...(tls.serverCaPem ? { grpcServerCaFile } : {}),
         mqtt: broker.url,
       },
       'control plane ready',
