@@ -8,6 +8,7 @@ const root = path.dirname(new URL(import.meta.url).pathname);
 export const workspaceAliases = {
   '@medfleet/contracts': path.join(root, 'libs/contracts/src/index.ts'),
   '@medfleet/simulator': path.join(root, 'libs/simulator/src/index.ts'),
+  '@medfleet/scheduling': path.join(root, 'libs/scheduling/src/index.ts'),
 };
 
 export function projectConfig(projectRoot: string, overrides: UserConfig['test'] = {}): UserConfig {

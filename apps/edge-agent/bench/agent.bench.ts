@@ -53,8 +53,11 @@ const BACKLOG = Number(values.backlog);
 const DEVICES = 200;
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-/** The built command line, wherever this file was compiled to (apps/edge-agent/bench/dist/bench/). */
-const CLI = findUp(here, 'dist/main.js');
+/**
+ * The agent as shipped: the bundle the package installs (dist/medfleet-agent/dist/main.js, built by the
+ * edge-agent `bundle` target), or BENCH_AGENT_CLI (e.g. the unbundled apps/edge-agent/dist/main.js).
+ */
+const CLI = process.env['BENCH_AGENT_CLI'] ?? findUp(here, 'dist/medfleet-agent/dist/main.js');
 const CLOCK_TICKS = clockTicks();
 /**
  * The agent runs as its `bin` would: with the node flags of dist/main.js's `#!/usr/bin/env -S node …` line

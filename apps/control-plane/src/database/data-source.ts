@@ -6,6 +6,7 @@ import { Audit1764720100000 } from './migrations/1764720100000-audit.js';
 import { AgentEvents1764720300000 } from './migrations/1764720300000-agent-events.js';
 import { AgentIdentity1764720400000 } from './migrations/1764720400000-agent-identity.js';
 import { AgentHealth1764720500000 } from './migrations/1764720500000-agent-health.js';
+import { Campaigns1764720600000 } from './migrations/1764720600000-campaigns.js';
 
 export const MIGRATIONS = [
   Foundation1764720000000,
@@ -14,6 +15,7 @@ export const MIGRATIONS = [
   AgentEvents1764720300000,
   AgentIdentity1764720400000,
   AgentHealth1764720500000,
+  Campaigns1764720600000,
 ];
 
 export interface DatabaseTarget {
