@@ -56,9 +56,8 @@ tree="$staging/$package"
 
 # /opt/medfleet-agent: the bundle as install.sh lays it out.
 opt="$tree/opt/medfleet-agent"
-mkdir -p "$opt/bin"
+mkdir -p "$opt"
 cp -R "$bundle/package.json" "$bundle/dist" "$bundle/proto" "$bundle/node_modules" "$opt/"
-cp "$script_dir/enroll-if-needed.sh" "$opt/bin/enroll-if-needed"
 cp "$script_dir/README.md" "$opt/README.md"
 mkdir -p "$tree/usr/bin" "$tree/usr/lib/systemd/system" "$tree/etc/medfleet" "$tree/DEBIAN"
 ln -s ../../opt/medfleet-agent/dist/main.js "$tree/usr/bin/medfleet-agent"
@@ -66,7 +65,7 @@ cp "$script_dir/medfleet-agent.service" "$tree/usr/lib/systemd/system/medfleet-a
 cp "$script_dir/agent.env" "$tree/etc/medfleet/agent.env"
 find "$tree" -type d -exec chmod 755 {} +
 find "$tree" -type f -exec chmod 644 {} +
-chmod 755 "$opt/dist/main.js" "$opt/bin/enroll-if-needed"
+chmod 755 "$opt/dist/main.js"
 # It will hold the enrollment token.
 chmod 600 "$tree/etc/medfleet/agent.env"
 

@@ -124,7 +124,6 @@ install_agent() {
   check_node
   find_bundle
   unit_src=$(find_file "$APP_NAME.service")
-  enroll_src=$(find_file enroll-if-needed.sh)
   env_src=$(find_file agent.env)
 
   if [ "$live" = yes ] && ! id "$SERVICE_USER" >/dev/null 2>&1; then
@@ -137,12 +136,11 @@ install_agent() {
   mkdir -p "$root/opt"
   staging="$root/opt/.$APP_NAME.new"
   rm -rf "$staging"
-  mkdir -p "$staging/bin"
+  mkdir -p "$staging"
   cp -R "$bundle/package.json" "$bundle/dist" "$bundle/proto" "$bundle/node_modules" "$staging/"
-  cp "$enroll_src" "$staging/bin/enroll-if-needed"
   if [ -f "$script_dir/README.md" ]; then cp "$script_dir/README.md" "$staging/README.md"; fi
   chmod -R u=rwX,go=rX "$staging"
-  chmod 755 "$staging/dist/main.js" "$staging/bin/enroll-if-needed"
+  chmod 755 "$staging/dist/main.js"
   rm -rf "$opt_dir"
   mv "$staging" "$opt_dir"
 
@@ -182,9 +180,10 @@ install_agent() {
     log "systemd is not running here; enable the unit with: systemctl enable --now $APP_NAME"
   fi
   if ! grep -qs '^MEDFLEET_ENROLLMENT_TOKEN=.' "$env_dir/agent.env" "$root/boot/firmware/medfleet.env" &&
+    ! grep -qsi '^ *token *[=:]' "$root/boot/firmware/medfleet.conf" &&
     [ ! -s "$state_dir/identity.json" ]; then
     log "not enrolled yet: set MEDFLEET_SERVER and MEDFLEET_ENROLLMENT_TOKEN in /etc/medfleet/agent.env" \
-      "(or /boot/firmware/medfleet.env), then: systemctl restart $APP_NAME"
+      "(or token and server in /boot/firmware/medfleet.conf), then: systemctl restart $APP_NAME"
   fi
 }
 

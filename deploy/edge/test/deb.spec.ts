@@ -81,7 +81,6 @@ describe('medfleet-agent .deb', () => {
       expect(listing.get(file), file).toMatchObject({ perms, owner: 'root/root' });
     };
     expectEntry('/opt/medfleet-agent/dist/main.js', '-rwxr-xr-x');
-    expectEntry('/opt/medfleet-agent/bin/enroll-if-needed', '-rwxr-xr-x');
     expectEntry('/opt/medfleet-agent/package.json', '-rw-r--r--');
     expectEntry('/opt/medfleet-agent/proto/medfleet/v1/enrollment.proto', '-rw-r--r--');
     expectEntry(

@@ -33,7 +33,6 @@ describe('install.sh --root', () => {
 
     const opt = path.join(root, 'opt/medfleet-agent');
     expect(mode(path.join(opt, 'dist/main.js'))).toBe(0o755);
-    expect(mode(path.join(opt, 'bin/enroll-if-needed'))).toBe(0o755);
     expect(mode(path.join(opt, 'package.json'))).toBe(0o644);
     expect(
       fs.existsSync(path.join(opt, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node')),
@@ -98,14 +97,7 @@ describe('shell scripts', () => {
   beforeAll(() => requireCommand('shellcheck', 'shellcheck'));
 
   it('are shellcheck-clean', () => {
-    const scripts = [
-      'install.sh',
-      'build-deb.sh',
-      'enroll-if-needed.sh',
-      'debian/postinst',
-      'debian/prerm',
-      'debian/postrm',
-    ];
+    const scripts = ['install.sh', 'build-deb.sh', 'debian/postinst', 'debian/prerm', 'debian/postrm'];
     const result = run('shellcheck', [
       '--shell=sh',
       ...scripts.map((script) => path.join(deployDir, script)),

@@ -4,7 +4,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { deployDir, requireCommand, removeTempDirs, run, tempDir } from './helpers.js';
 
 const unitFile = path.join(deployDir, 'medfleet-agent.service');
-const enrollIfNeeded = path.join(deployDir, 'enroll-if-needed.sh');
 
 /** `[Section] Key=value` lines of a unit, every value of a repeated key kept in order. */
 function parseUnit(text: string): Map<string, string[]> {
@@ -66,9 +65,10 @@ describe('medfleet-agent.service', () => {
     expect(value('NotifyAccess')).toBeUndefined();
   });
 
-  it('reads bootstrap settings from the boot partition and /etc, enrolls first, then runs the bundle', () => {
+  it('reads bootstrap settings from the boot partition and /etc, and runs the bundle, which enrolls itself', () => {
     expect(value('EnvironmentFile')).toEqual(['-/boot/firmware/medfleet.env', '-/etc/medfleet/agent.env']);
-    expect(value('ExecStartPre')).toEqual(['/opt/medfleet-agent/bin/enroll-if-needed']);
+    // A pre-start enroll would be cut short by the start timeout while the agent waits for approval.
+    expect(value('ExecStartPre')).toBeUndefined();
     expect(value('ExecStart')).toEqual(['/opt/medfleet-agent/dist/main.js run']);
     expect(unit.get('Install.WantedBy')).toEqual(['multi-user.target']);
   });
@@ -100,61 +100,6 @@ describe('medfleet-agent.service', () => {
       const exposure = Number(/Overall exposure level for .*: ([\d.]+)/.exec(security.stdout)?.[1]);
       expect(exposure).toBeLessThanOrEqual(3);
     }
-  });
-});
-
-describe('enroll-if-needed', () => {
-  afterAll(removeTempDirs);
-
-  /** A stand-in for the agent that records how it was called. */
-  function fakeAgent(): { bin: string; calls: string } {
-    const dir = tempDir('fake-agent');
-    const calls = path.join(dir, 'calls');
-    const bin = path.join(dir, 'main.js');
-    fs.writeFileSync(bin, `#!/bin/sh\necho "$*" >> '${calls}'\n`, { mode: 0o755 });
-    return { bin, calls };
-  }
-
-  it('enrolls with the settings from the environment while there is no identity', () => {
-    const agent = fakeAgent();
-    const stateDir = tempDir('state');
-    const result = run(enrollIfNeeded, [], {
-      env: {
-        MEDFLEET_AGENT_BIN: agent.bin,
-        MEDFLEET_STATE_DIR: stateDir,
-        MEDFLEET_SERVER: 'fleet.example:50051',
-        MEDFLEET_ENROLLMENT_TOKEN: 'mfe_x',
-        MEDFLEET_ENROLL_ARGS: '--insecure',
-      },
-    });
-    expect(result.status, result.stderr).toBe(0);
-    expect(fs.readFileSync(agent.calls, 'utf8')).toBe(`enroll --state-dir ${stateDir} --insecure\n`);
-  });
-
-  it('does nothing once identity.json exists (enroll would fail with ALREADY_ENROLLED)', () => {
-    const agent = fakeAgent();
-    const stateDir = tempDir('state');
-    fs.writeFileSync(path.join(stateDir, 'identity.json'), '{}');
-    const result = run(enrollIfNeeded, [], {
-      env: { MEDFLEET_AGENT_BIN: agent.bin, MEDFLEET_STATE_DIR: stateDir, MEDFLEET_SERVER: 'x:1' },
-    });
-    expect(result.status).toBe(0);
-    expect(fs.existsSync(agent.calls)).toBe(false);
-  });
-
-  it('fails with a pointer to the env files when it has nothing to enroll with', () => {
-    const agent = fakeAgent();
-    const result = run(enrollIfNeeded, [], {
-      env: {
-        MEDFLEET_AGENT_BIN: agent.bin,
-        MEDFLEET_STATE_DIR: tempDir('state'),
-        MEDFLEET_SERVER: '',
-        MEDFLEET_ENROLLMENT_TOKEN: '',
-      },
-    });
-    expect(result.status).toBe(1);
-    expect(result.stderr).toContain('/boot/firmware/medfleet.env');
-    expect(fs.existsSync(agent.calls)).toBe(false);
   });
 });
 
