@@ -191,7 +191,10 @@ describe('remote configuration', () => {
         {
           inventoryIntervalSec: 60,
           healthIntervalSec: 5,
-          maintenance: { timeZone: 'Europe/Paris', windows: [] },
+          maintenance: {
+            timeZone: 'Europe/Paris',
+            windows: [{ days: ['mon'], start: '22:00', end: '05:00' }],
+          },
         },
         'CONFIG_INVALID',
       ],
@@ -209,6 +212,17 @@ describe('remote configuration', () => {
       healthIntervalSec: 5,
       maintenance: { windows: [] },
     });
+    const otherZone = await put({
+      inventoryIntervalSec: 60,
+      healthIntervalSec: 5,
+      maintenance: { timeZone: 'Europe/Paris', windows: [{ days: ['mon'], start: '22:00', end: '05:00' }] },
+    });
+    expect(otherZone.body.error.details.issues).toEqual([
+      expect.objectContaining({
+        path: 'maintenance.timeZone',
+        message: expect.stringContaining('America/New_York'),
+      }),
+    ]);
     expect(invalid.body.error.details.issues).toContainEqual(
       expect.objectContaining({ path: 'maintenance.windows' }),
     );

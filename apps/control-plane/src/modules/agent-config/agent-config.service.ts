@@ -78,6 +78,15 @@ export class AgentConfigService {
         .getRepository(SiteEntity)
         .findOneByOrFail({ tenantId: agent.tenantId, id: agent.siteId });
       const key = { tenantId: agent.tenantId, agentId };
+      const timeZone = dto.maintenance?.['timeZone'];
+      if (timeZone !== undefined && timeZone !== site.timeZone) {
+        throw configInvalid([
+          {
+            path: 'maintenance.timeZone',
+            message: `the maintenance policy runs in the site's time zone (${site.timeZone})`,
+          },
+        ]);
+      }
       const previous = await this.current(tx, agent);
       const config = validConfig({
         version: agent.desiredConfigVersion + 1,
@@ -85,10 +94,10 @@ export class AgentConfigService {
         healthIntervalSec: dto.healthIntervalSec,
         collectors: dto.collectors ?? { inventory: { enabled: true } },
         maintenance: {
+          // Anything else given is left in, so the contract's strict check names it.
+          ...omit(dto.maintenance ?? {}, ['windows', 'timeZone']),
           timeZone: site.timeZone,
           windows: dto.maintenance?.['windows'] ?? defaultMaintenancePolicy(site.timeZone).windows,
-          // Anything else given is left in, so the contract's strict check names it.
-          ...omit(dto.maintenance ?? {}, 'windows'),
         },
       });
       await this.configs.insertDesired(tx, key, config);
@@ -180,11 +189,13 @@ export class AgentConfigService {
 function validConfig(candidate: unknown): AgentConfigBody {
   const parsed = agentConfigSchema.safeParse(candidate);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.slice(0, 10).map((issue) => ({
-    path: issue.path.join('.'),
-    message: issue.message,
-  }));
-  throw new AppException(
+  throw configInvalid(
+    parsed.error.issues.slice(0, 10).map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+  );
+}
+
+function configInvalid(issues: { path: string; message: string }[]): AppException {
+  return new AppException(
     CONFIG_INVALID,
     HttpStatus.BAD_REQUEST,
     `The config is not valid: ${issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ')}`,
@@ -192,6 +203,6 @@ function validConfig(candidate: unknown): AgentConfigBody {
   );
 }
 
-function omit(value: Record<string, unknown>, key: string): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).filter(([name]) => name !== key));
+function omit(value: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([name]) => !keys.includes(name)));
 }

@@ -2,7 +2,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { TenantTx } from '../../database/tenant-db.js';
-import type { SilenceRule } from '../agents/agent-status.js';
+import { thresholdSql, type SilenceRule } from '../agents/agent-status.js';
 
 export interface AlertRow {
   id: string;
@@ -25,12 +25,17 @@ export interface AlertFilter {
   limit: number;
 }
 
-/** Silent: approved, not revoked, and nothing heard (since enrollment, if never) for longer than the rule allows. */
-const SILENT = `a.revoked_at IS NULL AND a.approval_state = 'approved'
-  AND coalesce(a.last_seen_at, a.enrolled_at) < now() - ($2::integer * a.health_interval_sec + $3::integer) * interval '1 second'
-  AND NOT EXISTS (SELECT 1 FROM agent_alerts x
-                   WHERE x.tenant_id = a.tenant_id AND x.agent_id = a.id AND x.kind = 'agent_silent'
-                     AND x.resolved_at IS NULL)`;
+/**
+ * Silent without an open alert: approved, not revoked, and nothing heard (since enrollment, if never) for
+ * longer than the rule allows; `intervals` and `grace` name the rule's query parameters.
+ */
+function silentSql(intervals: string, grace: string): string {
+  return `a.revoked_at IS NULL AND a.approval_state = 'approved'
+    AND coalesce(a.last_seen_at, a.enrolled_at) < now() - (${thresholdSql(intervals, grace)})
+    AND NOT EXISTS (SELECT 1 FROM agent_alerts x
+                     WHERE x.tenant_id = a.tenant_id AND x.agent_id = a.id AND x.kind = 'agent_silent'
+                       AND x.resolved_at IS NULL)`;
+}
 
 @Injectable()
 export class AlertRepository {
@@ -40,10 +45,10 @@ export class AlertRepository {
    */
   async tenantsWithNewSilence(db: EntityManager, rule: SilenceRule): Promise<string[]> {
     await db.query(`SELECT set_config('medfleet.silence_sweep', 'on', true)`);
-    const rows = (await db.query(
-      `SELECT DISTINCT a.tenant_id FROM agents a WHERE $1::boolean AND ${SILENT}`,
-      [true, rule.intervals, rule.graceSec],
-    )) as { tenant_id: string }[];
+    const rows = (await db.query(`SELECT DISTINCT a.tenant_id FROM agents a WHERE ${silentSql('$1', '$2')}`, [
+      rule.intervals,
+      rule.graceSec,
+    ])) as { tenant_id: string }[];
     return rows.map((row) => row.tenant_id);
   }
 
@@ -58,7 +63,7 @@ export class AlertRepository {
          SELECT a.tenant_id, a.id, a.site_id, a.last_seen_at,
                 $2::integer * a.health_interval_sec + $3::integer AS threshold
            FROM agents a
-          WHERE a.tenant_id = $1 AND a.tenant_id = ANY($4::uuid[]) AND ${SILENT}
+          WHERE a.tenant_id = $1 AND a.tenant_id = ANY($4::uuid[]) AND ${silentSql('$2', '$3')}
           FOR UPDATE OF a SKIP LOCKED
        )
        INSERT INTO agent_alerts (tenant_id, agent_id, site_id, kind, last_seen_at, silence_threshold_sec)
