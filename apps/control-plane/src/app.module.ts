@@ -17,6 +17,7 @@ import { EnrollmentModule } from './modules/enrollment/enrollment.module.js';
 import { HealthModule } from './modules/health/health.module.js';
 import { IdentityModule } from './modules/identity/identity.module.js';
 import { IngestModule } from './modules/ingest/ingest.module.js';
+import { MaintenanceModule } from './modules/maintenance/maintenance.module.js';
 import { OrganizationModule } from './modules/organizations/organization.module.js';
 import { SiteModule } from './modules/sites/site.module.js';
 import { TenantModule } from './modules/tenants/tenant.module.js';
@@ -49,6 +50,7 @@ export class AppModule {
         IngestModule,
         AgentConfigModule,
         AlertsModule,
+        MaintenanceModule,
         HealthModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

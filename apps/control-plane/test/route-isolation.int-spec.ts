@@ -29,6 +29,12 @@ const VALID_BODIES: Record<string, unknown> = {
   'PATCH /api/v1/sites/{id}': { name: 'Renamed by an outsider', county: 'Broward' },
   'PATCH /api/v1/users/{id}': { displayName: 'Renamed by an outsider' },
   'PUT /api/v1/agents/{id}/config': { inventoryIntervalSec: 60, healthIntervalSec: 5 },
+  'POST /api/v1/sites/{id}/blackouts': {
+    kind: 'local-dates',
+    firstDate: '2026-12-24',
+    lastDate: '2026-12-24',
+    reason: 'Declared by an outsider',
+  },
   'PUT /api/v1/organizations/{id}/oidc': {
     issuer: 'https://idp.example',
     clientId: 'outsider',
@@ -48,6 +54,23 @@ beforeAll(async () => {
   const token = await session.issueToken();
   const victimUser = await signInAs(cp, 'practice_admin', { tenantId: session.tenant.id });
   const victimToken = await personalTokenOf(victimUser, ['tenant:read']);
+  const freeze = await expectOk(
+    session.api.post('/blackouts', {
+      scope: 'organization',
+      kind: 'local-dates',
+      firstDate: '2026-12-25',
+      lastDate: '2026-12-25',
+      reason: 'Christmas',
+    }),
+  );
+  const siteBlackout = await expectOk(
+    session.api.post(`/sites/${session.site.id}/blackouts`, {
+      kind: 'local-dates',
+      firstDate: '2026-12-31',
+      lastDate: '2026-12-31',
+      reason: 'Year-end inventory',
+    }),
+  );
   Object.assign(victim, {
     organizations: session.tenant.organizationId,
     tenants: session.tenant.id,
@@ -58,6 +81,8 @@ beforeAll(async () => {
     users: victimUser.user.id,
     // POST /auth/tokens/{id}/revoke: a personal token of organization 1's user.
     auth: victimToken.id,
+    blackouts: freeze.id,
+    'site-blackouts': siteBlackout.id,
   });
   const other = await cp.app
     .get(OrganizationService)

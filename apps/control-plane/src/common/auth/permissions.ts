@@ -18,6 +18,10 @@ export const PERMISSIONS = [
   /** Approve or reject an agent waiting for approval after enrolling: an MSP decision. */
   'agent:approve',
   'device:read',
+  /** A site's maintenance policy and the site's own blackouts (a practice may close its own nights). */
+  'maintenance:write',
+  /** Organization- and county-wide freezes (a holiday, a hurricane): an MSP administrator's call. */
+  'blackout:write',
   'ingest:read',
   'user:read',
   'user:write',
@@ -50,6 +54,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'enrollment:write',
     'agent:write',
     'agent:approve',
+    'maintenance:write',
     'ingest:read',
   ],
   practice_admin: [
@@ -58,6 +63,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'enrollment:read',
     'enrollment:write',
     'agent:write',
+    'maintenance:write',
     'ingest:read',
     'user:read',
     'user:write',
