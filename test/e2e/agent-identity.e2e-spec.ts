@@ -75,7 +75,8 @@ beforeAll(async () => {
     MQTT_SHARE_GROUP: `e2e-identity-${port}`,
     MQTT_SESSION_EXPIRY_SEC: '0',
     ENROLLMENT_POLL_INTERVAL_SEC: '1',
-    AGENT_CERT_LIFETIME_SEC: '3600',
+    // Short enough that a running agent renews on its own during the test (a third left: after ~20 s).
+    AGENT_CERT_LIFETIME_SEC: '30',
     LOG_LEVEL: 'info',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...(process.env.TEST_MQTT_URL ? { MQTT_URL: process.env.TEST_MQTT_URL } : {}),
@@ -192,8 +193,18 @@ describe('zero-touch', () => {
     expect(devices.length).toBe(5);
     const listed = await api(base, apiKey, 'GET', `/agents/${agentId}`);
     expect(listed.body).toMatchObject({ approvalState: 'approved', siteId });
+
+    // Running, it renews its certificate by itself once a third of the lifetime is left.
+    const first = new X509Certificate(identityOf(stateDir).certificatePem);
+    await agent.waitFor(/"msg":"agent certificate renewed"/, 40_000);
+    const renewed = new X509Certificate(identityOf(stateDir).certificatePem);
+    expect(renewed.serialNumber).not.toBe(first.serialNumber);
+    expect(renewed.checkPrivateKey(createPrivateKey(readFileSync(path.join(stateDir, 'agent.key'))))).toBe(
+      true,
+    );
+    expect(Date.parse(renewed.validTo)).toBeGreaterThan(Date.parse(first.validTo));
     expect(await agent.stop()).toBe(0);
-  }, 90_000);
+  }, 120_000);
 
   it('without identity or bootstrap settings, run says how to enroll', async () => {
     const refused = await runToEnd(AGENT, [

@@ -41,7 +41,7 @@ const schema = z.object({
   AGENT_CERT_LIFETIME_SEC: z.coerce
     .number()
     .int()
-    .min(60)
+    .min(30)
     .max(400 * 86_400)
     .default(7 * 86_400),
   PKI_KEY_ENCRYPTION_KEY: z

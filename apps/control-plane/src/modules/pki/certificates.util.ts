@@ -193,8 +193,9 @@ export async function issueAgentCertificate(
     serialNumber: newSerial(),
     subject: `CN=${subject.agentId}, OU=${subject.tenantId}, O=${subject.organizationId}`,
     issuer: organizationCa.certificate.subject,
-    // A little slack for agents whose clock runs behind.
-    notBefore: new Date(Date.now() - 5 * 60_000),
+    // Slack for agents whose clock runs behind, small beside the lifetime: agents renew by the fraction
+    // of notBefore..notAfter left, so a large backdate would make a short-lived certificate due at once.
+    notBefore: new Date(Date.now() - Math.min(5 * 60_000, lifetimeSec * 100)),
     notAfter: new Date(Date.now() + lifetimeSec * 1000),
     publicKey,
     signingKey: organizationCa.privateKey,
