@@ -555,6 +555,8 @@ export class Agent {
       reconnectOnConnackError: true,
       // Subscribed on every connect instead, which also covers a session the broker expired.
       resubscribe: false,
+      // mqtt.js otherwise pre-builds a 2-byte Buffer for each of the 65,536 packet ids: 6 MB of heap on a Pi.
+      writeCache: false,
     });
     client.on('connect', (connack) => this.onConnect(client, connack));
     client.on('reconnect', () => {
