@@ -6,7 +6,14 @@ import { createLogger } from './logger.js';
 import { DEFAULT_DURABLE_OUTBOX_MAX_BYTES, DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES } from './outbox.js';
 import { readBootstrapSettings, readTrustedCa } from './bootstrap.js';
 import type { EnrollOptions, EnrollResult } from './enroll.js';
-import { IDENTITY_FILE, defaultStateDir, readIdentity, type PendingEnrollment } from './state.js';
+import {
+  IDENTITY_FILE,
+  PENDING_FILE,
+  defaultStateDir,
+  readIdentity,
+  readPending,
+  type PendingEnrollment,
+} from './state.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface CliIo {
@@ -292,7 +299,16 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
   if (!identity) {
     // Zero-touch: a fresh box enrolls itself with the settings on its boot partition (or environment).
     const settings = await readBootstrapSettings(io.env, values['bootstrap-file']);
-    if (!settings.server || !settings.token) {
+    // An enrollment already waiting for approval resumes with what it saved, token or not.
+    const pending = await readPending(stateDir);
+    if (pending) {
+      settings.server = pending.server;
+      settings.token ??= '';
+      settings.insecure = pending.insecure;
+      if (pending.trustedCaPem) settings.trustedCaPem = pending.trustedCaPem;
+      settings.sources = [path.join(stateDir, PENDING_FILE)];
+    }
+    if (!settings.server || settings.token === undefined) {
       throw new AgentException(
         'NOT_ENROLLED',
         `not enrolled: ${path.join(stateDir, IDENTITY_FILE)} does not exist, and there are no bootstrap ` +

@@ -167,6 +167,24 @@ describe('waiting for approval', () => {
     expect(await fs.readdir(stateDir)).not.toContain(IDENTITY_FILE);
   }, 20_000);
 
+  it('run resumes a pending enrollment from its saved state, without bootstrap settings', async () => {
+    await expect(enroll({ ...options(), wait: false })).rejects.toMatchObject({ code: 'ENROLLMENT_PENDING' });
+    server.answers.push('approved');
+    const { io, output } = captureIo({ MEDFLEET_STATE_DIR: stateDir });
+    const code = await runCli(['run', '--bootstrap-file', '/dev/null', '--devices', '1'], {
+      ...io,
+      // Keeps waiting for approval; the run itself then stops at once.
+      shutdownSignal: (() => {
+        let calls = 0;
+        return () => (++calls === 1 ? new Promise<string>(() => undefined) : Promise.resolve('SIGTERM'));
+      })(),
+    });
+    expect(output.out).toContain(`settings from ${path.join(stateDir, PENDING_FILE)}`);
+    expect(output.out).toContain(`enrolled as agent ${identity.agentId}`);
+    expect(server.enrolls).toHaveLength(1);
+    expect(code).toBe(EXIT_OK);
+  }, 20_000);
+
   it('a stop signal ends the wait, keeping the pending state to resume', async () => {
     const stop = new AbortController();
     const waiting = enroll({ ...options(), signal: stop.signal, onPending: () => stop.abort() });
