@@ -11,6 +11,7 @@ import { AgentModule } from './modules/agents/agent.module.js';
 import { AlertsModule } from './modules/alerts/alerts.module.js';
 import { AuditModule } from './modules/audit/audit.module.js';
 import { BrokerModule } from './modules/broker/broker.module.js';
+import { CampaignsModule } from './modules/campaigns/campaigns.module.js';
 import type { DynsecClient } from './modules/broker/dynsec-client.js';
 import { DeviceModule } from './modules/devices/device.module.js';
 import { EnrollmentModule } from './modules/enrollment/enrollment.module.js';
@@ -51,6 +52,7 @@ export class AppModule {
         AgentConfigModule,
         AlertsModule,
         MaintenanceModule,
+        CampaignsModule,
         HealthModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

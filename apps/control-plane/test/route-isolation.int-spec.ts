@@ -29,6 +29,7 @@ const VALID_BODIES: Record<string, unknown> = {
   'PATCH /api/v1/sites/{id}': { name: 'Renamed by an outsider', county: 'Broward' },
   'PATCH /api/v1/users/{id}': { displayName: 'Renamed by an outsider' },
   'PUT /api/v1/agents/{id}/config': { inventoryIntervalSec: 60, healthIntervalSec: 5 },
+  'PUT /api/v1/tenants/{id}/campaign-approval': { delegated: true },
   'POST /api/v1/sites/{id}/blackouts': {
     kind: 'local-dates',
     firstDate: '2026-12-24',
@@ -63,6 +64,18 @@ beforeAll(async () => {
       reason: 'Christmas',
     }),
   );
+  const campaign = await expectOk(
+    session.api.post('/campaigns', {
+      name: 'Victim campaign',
+      tenantIds: [session.tenant.id],
+      target: { vendor: 'BD' },
+      procedure: { title: 'Battery swap', steps: ['Swap the battery'] },
+      waves: [{ percent: 100 }],
+      abort: { failurePercent: 10, minExecuted: 5 },
+      catchUp: { mode: 'next-window' },
+      durations: { minutesByModel: {}, defaultMinutes: 30 },
+    }),
+  );
   const siteBlackout = await expectOk(
     session.api.post(`/sites/${session.site.id}/blackouts`, {
       kind: 'local-dates',
@@ -83,6 +96,7 @@ beforeAll(async () => {
     auth: victimToken.id,
     blackouts: freeze.id,
     'site-blackouts': siteBlackout.id,
+    campaigns: campaign.id,
   });
   const other = await cp.app
     .get(OrganizationService)

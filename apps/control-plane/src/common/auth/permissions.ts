@@ -22,6 +22,14 @@ export const PERMISSIONS = [
   'maintenance:write',
   /** Organization- and county-wide freezes (a holiday, a hurricane): an MSP administrator's call. */
   'blackout:write',
+  'campaign:read',
+  /** Create and edit patch campaigns, start, pause, resume and cancel them: MSP work. */
+  'campaign:write',
+  /**
+   * Approve a campaign for a tenant: the practice's administrator, or the MSP for a practice that has
+   * delegated its approval (the service checks which tenants a principal may approve for).
+   */
+  'campaign:approve',
   'ingest:read',
   'user:read',
   'user:write',
@@ -55,6 +63,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'agent:write',
     'agent:approve',
     'maintenance:write',
+    'campaign:read',
+    'campaign:write',
     'ingest:read',
   ],
   practice_admin: [
@@ -64,16 +74,19 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'enrollment:write',
     'agent:write',
     'maintenance:write',
+    'campaign:read',
+    'campaign:approve',
     'ingest:read',
     'user:read',
     'user:write',
     'audit:read',
   ],
-  practice_viewer: READ_INVENTORY,
+  practice_viewer: [...READ_INVENTORY, 'campaign:read'],
   auditor: [
     'organization:read',
     ...READ_INVENTORY,
     'enrollment:read',
+    'campaign:read',
     'ingest:read',
     'user:read',
     'audit:read',
