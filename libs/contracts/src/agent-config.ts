@@ -60,6 +60,22 @@ export function defaultMaintenancePolicy(timeZone: string): MaintenancePolicy {
   };
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/** A work-order key id: the control plane names its keys, the agent looks them up by it. */
+export const workOrderKeyIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'key id: [A-Za-z0-9._:-]{1,64}');
+
+/** One control-plane public key an agent accepts work orders from (several during a key rotation). */
+export const workOrderKeySchema = z.strictObject({
+  keyId: workOrderKeyIdSchema,
+  algorithm: z.literal('Ed25519'),
+  /** The 32 raw public-key bytes, base64url without padding (43 characters). */
+  publicKey: z.string().length(43).regex(BASE64URL, 'base64url without padding'),
+});
+export type WorkOrderKey = z.infer<typeof workOrderKeySchema>;
+
 const interval = z.number().int().min(1).max(MAX_INTERVAL_SEC);
 
 export const collectorSettingsSchema = z.strictObject({ enabled: z.boolean() });
@@ -75,6 +91,11 @@ export const agentConfigSchema = z.strictObject({
   healthIntervalSec: interval,
   collectors: collectorsConfigSchema,
   maintenance: maintenancePolicySchema,
+  /**
+   * The control plane's public keys the agent accepts signed work orders (`cmd/jobs`) from, by key id; two
+   * during a rotation. Absent or empty: the agent refuses every work order (`UNKNOWN_KEY`).
+   */
+  workOrderKeys: z.array(workOrderKeySchema).max(8).optional(),
 });
 export type AgentConfigBody = z.infer<typeof agentConfigSchema>;
 

@@ -13,7 +13,9 @@ import {
   healthEnvelopeSchema,
   eventEnvelopeSchema,
   inventoryEnvelopeSchema,
+  jobProgressEnvelopeSchema,
   seqGapEnvelopeSchema,
+  workOrderEnvelopeSchema,
   uplinkEnvelopeSchema,
   type Envelope,
 } from './index.js';
@@ -32,6 +34,14 @@ describe('golden v1 messages', () => {
     ['config.v1.json', configEnvelopeSchema],
     ['config-applied.v1.json', eventEnvelopeSchema],
     ['config-rejected.v1.json', eventEnvelopeSchema],
+    ['work-order.v1.json', workOrderEnvelopeSchema],
+    ['job-progress-accepted.v1.json', jobProgressEnvelopeSchema],
+    ['job-progress-running.v1.json', jobProgressEnvelopeSchema],
+    ['job-progress-waiting-manual.v1.json', jobProgressEnvelopeSchema],
+    ['job-progress-deferred.v1.json', jobProgressEnvelopeSchema],
+    ['job-progress-succeeded.v1.json', jobProgressEnvelopeSchema],
+    ['job-progress-failed.v1.json', jobProgressEnvelopeSchema],
+    ['job-progress-refused.v1.json', jobProgressEnvelopeSchema],
   ] as const)('%s decodes and re-encodes to the same JSON', (file, schema) => {
     const raw = golden(file);
     const decoded = decodeEnvelope(raw, schema);

@@ -4,3 +4,4 @@ export * from './device.js';
 export * from './messages.js';
 export * from './enrollment.js';
 export * from './agent-config.js';
+export * from './work-order.js';

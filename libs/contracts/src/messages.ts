@@ -8,6 +8,7 @@ import {
 } from './agent-config.js';
 import { deviceReportSchema } from './device.js';
 import { MAX_PAYLOAD_BYTES, MESSAGE_TYPES, PROTOCOL_VERSION } from './protocol.js';
+import type { JobProgressEnvelope, WorkOrderEnvelope } from './work-order.js';
 
 const uuid = z.uuid();
 /** W3C trace context `traceparent` header value. */
@@ -132,7 +133,8 @@ export const ackBodySchema = z.strictObject({
 });
 export type AckBody = z.infer<typeof ackBodySchema>;
 
-const envelopeBase = {
+/** The header every envelope carries (`work-order.ts` builds on it too). */
+export const envelopeBase = {
   v: z.literal(PROTOCOL_VERSION),
   agentId: uuid,
   seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
@@ -207,7 +209,8 @@ export type EventEnvelope =
 export type AckEnvelope = z.infer<typeof ackEnvelopeSchema>;
 export type ConfigEnvelope = z.infer<typeof configEnvelopeSchema>;
 export type UplinkEnvelope = InventoryEnvelope | HealthEnvelope | EventEnvelope;
-export type Envelope = UplinkEnvelope | AckEnvelope | ConfigEnvelope;
+export type Envelope =
+  UplinkEnvelope | AckEnvelope | ConfigEnvelope | WorkOrderEnvelope | JobProgressEnvelope;
 
 /** Why a message was refused; the control plane keeps it with the dead letter. */
 export const REJECT_REASONS = [

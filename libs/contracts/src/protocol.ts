@@ -20,4 +20,6 @@ export const MESSAGE_TYPES = {
   configRejected: 'agent.config_rejected',
   ack: 'cmd.ack',
   config: 'cmd.config',
+  workOrder: 'cmd.work_order',
+  jobProgress: 'job.progress',
 } as const;
