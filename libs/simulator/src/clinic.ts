@@ -21,6 +21,40 @@ export interface ClinicOptions {
   readonly deviceCount?: number;
   /** IPv4 CIDR the devices live in. Defaults to 10.20.0.0/22, widened under 10.0.0.0/8 for large counts. */
   readonly subnet?: string;
+  /** How long a firmware install takes (see `installFirmware`). */
+  readonly firmwareTiming?: Partial<FirmwareTiming>;
+}
+
+/** A firmware install: the image is written for `applyMs`, then the device reboots, unreachable for `rebootMs`. */
+export interface FirmwareTiming {
+  readonly applyMs: number;
+  readonly rebootMs: number;
+}
+
+export const DEFAULT_FIRMWARE_TIMING: FirmwareTiming = Object.freeze({ applyMs: 3_000, rebootMs: 2_000 });
+
+/**
+ * What the next install on a device does wrong: `fallback` reboots into the old firmware (the bootloader
+ * rejected the new image), `apply_error` fails while writing, `no_return` never comes back from the reboot.
+ */
+export type FirmwareFault = 'fallback' | 'apply_error' | 'no_return';
+
+export interface InstallOptions {
+  /** Aborting while the image is written leaves the old firmware; once rebooting, the reboot completes. */
+  readonly signal?: AbortSignal;
+  /** Called as the image is written, 0–100. */
+  readonly onProgress?: (percent: number) => void;
+}
+
+/** The device cannot do what was asked (offline, in clinical use, unknown, or a fault was injected). */
+export class SimulatedDeviceError extends Error {
+  constructor(
+    readonly code: 'DEVICE_UNKNOWN' | 'DEVICE_UNREACHABLE' | 'IN_CLINICAL_USE' | 'APPLY_FAILED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SimulatedDeviceError';
+  }
 }
 
 export interface SimulatedDevice {
@@ -39,6 +73,12 @@ export interface SimulatedDevice {
   /** Modules behind the networked unit, e.g. the pump modules of an Alaris PC unit. */
   readonly components?: readonly string[];
   readonly online: boolean;
+  /** A clinician is using it (an infusion running, an exam under way): no maintenance now. */
+  readonly inClinicalUse: boolean;
+  /** Charge of battery-powered devices (infusion pumps), 0–100; absent for mains-powered ones. */
+  readonly batteryPercent?: number;
+  /** Between the end of a firmware write and the device answering again. */
+  readonly rebooting: boolean;
 }
 
 export interface SimulatedClinic {
@@ -51,6 +91,21 @@ export interface SimulatedClinic {
   snapshot(now: Date): DeviceReport[];
   setFirmware(mac: string, version: string): void;
   setOnline(mac: string, online: boolean): void;
+  /** The device with this MAC now, or undefined. */
+  device(mac: string): SimulatedDevice | undefined;
+  setInClinicalUse(mac: string, inUse: boolean): void;
+  setBattery(mac: string, percent: number): void;
+  /** Makes the next firmware install on the device go wrong in this way (once). */
+  failNextInstall(mac: string, fault: FirmwareFault): void;
+  setFirmwareTiming(timing: Partial<FirmwareTiming>): void;
+  /**
+   * Installs firmware the way a device does: refuses when unreachable or in clinical use, writes the image
+   * (progress reported), then reboots (offline, out of snapshots) and comes back on the new version, or on the
+   * old one after a `fallback` fault. Resolves when the reboot is over.
+   */
+  installFirmware(mac: string, version: string, options?: InstallOptions): Promise<void>;
+  /** Asks the device for its firmware version; throws DEVICE_UNREACHABLE while it is offline or rebooting. */
+  readFirmware(mac: string): string;
 }
 
 export function createClinic(options: ClinicOptions): SimulatedClinic {
@@ -87,19 +142,26 @@ export function createClinic(options: ClinicOptions): SimulatedClinic {
       );
     }
   }
-  return new Clinic(options.seed, options.name ?? `Simulated clinic ${options.seed}`, subnet, devices);
+  return new Clinic(options.seed, options.name ?? `Simulated clinic ${options.seed}`, subnet, devices, {
+    ...DEFAULT_FIRMWARE_TIMING,
+    ...options.firmwareTiming,
+  });
 }
 
 class Clinic implements SimulatedClinic {
   #devices: readonly SimulatedDevice[];
   readonly #indexByMac: ReadonlyMap<string, number>;
+  readonly #faults = new Map<string, FirmwareFault>();
+  #timing: FirmwareTiming;
 
   constructor(
     readonly seed: number | string,
     readonly name: string,
     readonly subnet: string,
     devices: SimulatedDevice[],
+    timing: FirmwareTiming,
   ) {
+    this.#timing = checkTiming(timing);
     this.#devices = Object.freeze(devices.map((device) => Object.freeze(device)));
     this.#indexByMac = new Map(devices.map((device, index) => [device.mac, index]));
   }
@@ -111,7 +173,9 @@ class Clinic implements SimulatedClinic {
   snapshot(now: Date): DeviceReport[] {
     if (Number.isNaN(now.getTime())) throw new RangeError('snapshot needs a valid date');
     const observedAt = now.toISOString();
-    return this.#devices.filter((device) => device.online).map((device) => toReport(device, observedAt));
+    return this.#devices
+      .filter((device) => device.online && !device.rebooting)
+      .map((device) => toReport(device, observedAt));
   }
 
   setFirmware(mac: string, version: string): void {
@@ -126,7 +190,85 @@ class Clinic implements SimulatedClinic {
     this.#update(mac, { online });
   }
 
-  #update(mac: string, change: Partial<Pick<SimulatedDevice, 'firmwareVersion' | 'online'>>): void {
+  device(mac: string): SimulatedDevice | undefined {
+    const index = this.#indexByMac.get(mac.toLowerCase());
+    return index === undefined ? undefined : this.#devices[index];
+  }
+
+  setInClinicalUse(mac: string, inUse: boolean): void {
+    this.#update(mac, { inClinicalUse: inUse });
+  }
+
+  setBattery(mac: string, percent: number): void {
+    if (!Number.isFinite(percent) || percent < 0 || percent > 100) {
+      throw new RangeError(`battery charge must be 0-100: ${percent}`);
+    }
+    this.#update(mac, { batteryPercent: percent });
+  }
+
+  failNextInstall(mac: string, fault: FirmwareFault): void {
+    this.#require(mac);
+    this.#faults.set(mac.toLowerCase(), fault);
+  }
+
+  setFirmwareTiming(timing: Partial<FirmwareTiming>): void {
+    this.#timing = checkTiming({ ...this.#timing, ...timing });
+  }
+
+  readFirmware(mac: string): string {
+    const device = this.#require(mac);
+    if (!device.online || device.rebooting) {
+      throw new SimulatedDeviceError('DEVICE_UNREACHABLE', `${device.mac} does not answer`);
+    }
+    return device.firmwareVersion;
+  }
+
+  async installFirmware(mac: string, version: string, options: InstallOptions = {}): Promise<void> {
+    const device = this.#require(mac);
+    if (version.trim().length === 0 || version.length > 64) {
+      throw new RangeError(`firmware version must be 1-64 characters: "${version}"`);
+    }
+    options.signal?.throwIfAborted();
+    if (!device.online || device.rebooting) {
+      throw new SimulatedDeviceError('DEVICE_UNREACHABLE', `${device.mac} does not answer`);
+    }
+    if (device.inClinicalUse) {
+      throw new SimulatedDeviceError('IN_CLINICAL_USE', `${device.mac} is in clinical use`);
+    }
+    const key = device.mac;
+    const fault = this.#faults.get(key);
+    this.#faults.delete(key);
+    const { applyMs, rebootMs } = this.#timing;
+    const ticks = 5;
+    for (let tick = 1; tick <= ticks; tick++) {
+      await delay(applyMs / ticks, options.signal);
+      if (fault === 'apply_error' && tick === 3) {
+        throw new SimulatedDeviceError('APPLY_FAILED', `${device.mac} reported a write error at 60 %`);
+      }
+      options.onProgress?.((tick * 100) / ticks);
+    }
+    // Written: from here the device reboots whatever the caller does.
+    this.#update(key, { rebooting: true });
+    const rebooted = delay(rebootMs).then(() => {
+      if (fault === 'no_return') return;
+      this.#update(key, { rebooting: false, ...(fault === 'fallback' ? {} : { firmwareVersion: version }) });
+    });
+    await Promise.race([rebooted, abortOf(options.signal)]);
+  }
+
+  #require(mac: string): SimulatedDevice {
+    const device = this.device(mac);
+    if (!device)
+      throw new SimulatedDeviceError('DEVICE_UNKNOWN', `no device with MAC ${mac} in ${this.name}`);
+    return device;
+  }
+
+  #update(
+    mac: string,
+    change: Partial<
+      Pick<SimulatedDevice, 'firmwareVersion' | 'online' | 'inClinicalUse' | 'batteryPercent' | 'rebooting'>
+    >,
+  ): void {
     const index = this.#indexByMac.get(mac.toLowerCase());
     const current = index === undefined ? undefined : this.#devices[index];
     if (index === undefined || current === undefined) {
@@ -199,7 +341,47 @@ function buildDevice(model: DeviceModel, context: BuildContext): SimulatedDevice
     ...(hostname === undefined ? {} : { hostname }),
     ...(components === undefined ? {} : { components: Object.freeze(components) }),
     online: true,
+    inClinicalUse: false,
+    // Fixed, not drawn from the seeded stream, so every other attribute of a seed stays as it was.
+    ...(model.category === 'infusion_pump' ? { batteryPercent: 100 } : {}),
+    rebooting: false,
   };
+}
+
+function checkTiming(timing: FirmwareTiming): FirmwareTiming {
+  for (const [name, value] of Object.entries(timing)) {
+    if (!Number.isFinite(value) || value < 0)
+      throw new RangeError(`${name} must be a duration in ms: ${value}`);
+  }
+  return Object.freeze({ applyMs: timing.applyMs, rebootMs: timing.rebootMs });
+}
+
+/** Waits `ms`; rejects with the signal's reason if it aborts first. */
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Never settles unless the signal aborts; then rejects with its reason. */
+function abortOf(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (!signal) return;
+    if (signal.aborted) reject(signal.reason as Error);
+    else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
 }
 
 /** Draws until `generate` yields a value not yet in `taken` (scoped by `scope`), then records it. */

@@ -1,8 +1,13 @@
 export {
   createClinic,
   DEFAULT_DEVICE_COUNT,
+  DEFAULT_FIRMWARE_TIMING,
   DEFAULT_SUBNET,
+  SimulatedDeviceError,
   type ClinicOptions,
+  type FirmwareFault,
+  type FirmwareTiming,
+  type InstallOptions,
   type SimulatedClinic,
   type SimulatedDevice,
 } from './clinic.js';
