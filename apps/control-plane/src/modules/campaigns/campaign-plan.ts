@@ -44,9 +44,11 @@ export function assignWaves(
       }
     }
   });
+  // The sort key is computed once per device, not once per comparison.
   const rest = devices
     .filter((device) => !assigned.has(device.id))
-    .sort((a, b) => spread(a.id) - spread(b.id) || (a.id < b.id ? -1 : 1));
+    .map((device) => ({ id: device.id, key: spread(device.id) }))
+    .sort((a, b) => a.key - b.key || (a.id < b.id ? -1 : 1));
   const percentWaves = waves
     .map((wave, index) => ({ index, percent: wave.percent }))
     .filter((wave): wave is { index: number; percent: number } => wave.percent !== undefined);
@@ -56,7 +58,7 @@ export function assignWaves(
     cumulative += wave.percent;
     const until =
       position === percentWaves.length - 1 ? rest.length : Math.floor((rest.length * cumulative) / 100);
-    for (; taken < until; taken++) assigned.set((rest[taken] as TargetDevice).id, wave.index);
+    for (; taken < until; taken++) assigned.set((rest[taken] as { id: string }).id, wave.index);
   });
   return assigned;
 }

@@ -298,12 +298,24 @@ export class MaintenanceService {
         shared.push(blackout);
       }
     }
-    return sites.map((site) => ({
-      id: site.id,
-      timeZone: site.timeZone,
-      policy: policies.get(site.id)?.policy ?? {},
-      blackouts: blackoutsForSite(site, [...shared, ...(own.get(site.id) ?? [])]),
-    }));
+    // Equal policies and equal blackout lists are shared objects, so the library compiles each once (its
+    // compiled forms are cached per object).
+    const policyByText = new Map<string, MaintenancePolicy>();
+    const blackoutsByIds = new Map<string, Blackout[]>();
+    return sites.map((site) => {
+      const policy = policies.get(site.id)?.policy ?? {};
+      const policyText = JSON.stringify(policy);
+      if (!policyByText.has(policyText)) policyByText.set(policyText, policy);
+      const reaching = blackoutsForSite(site, [...shared, ...(own.get(site.id) ?? [])]);
+      const ids = reaching.map((blackout) => blackout.id).join(',');
+      if (!blackoutsByIds.has(ids)) blackoutsByIds.set(ids, reaching);
+      return {
+        id: site.id,
+        timeZone: site.timeZone,
+        policy: policyByText.get(policyText) as MaintenancePolicy,
+        blackouts: blackoutsByIds.get(ids) as Blackout[],
+      };
+    });
   }
 
   private async blackoutRecordsFor(
