@@ -355,6 +355,12 @@ describe('approval and lifecycle', () => {
     expect(progress.abort).toMatchObject({ failurePercent: 0, reached: false, minExecuted: 5 });
     const ownProgress = await expectOk(adminB.get(`/campaigns/${campaignId}/progress`));
     expect(ownProgress.total).toBe(2);
+    // Practice B sees nothing of practice A: not its tenant, its canary site, nor its devices.
+    const seenByB = JSON.stringify([await expectOk(adminB.get(`/campaigns/${campaignId}`)), ownProgress]);
+    for (const id of [practiceA.tenant.id, chicago.id, practiceA.site.id, ...(devicesAt[chicago.id] ?? [])]) {
+      expect(seenByB).not.toContain(id);
+    }
+    expect(started.planSummary).not.toBeNull();
 
     const first = rows.find((row) => row.site_id === chicago.id);
     const calendar = await expectOk(

@@ -231,6 +231,15 @@ export class CampaignRepository {
     )) as MaintenanceSiteRow[];
   }
 
+  /** Which of these devices the transaction can see. */
+  async visibleDeviceIds(tx: TenantTx, ids: readonly string[]): Promise<string[]> {
+    const rows = (await tx.db.query(
+      `SELECT id FROM devices WHERE tenant_id = ANY ($1::uuid[]) AND id = ANY ($2::uuid[])`,
+      [tx.tenantIds, ids],
+    )) as { id: string }[];
+    return rows.map((row) => row.id);
+  }
+
   /** Devices of the vendor (and models) at those sites; the firmware range is checked by the caller. */
   async targetDevices(
     tx: TenantTx,

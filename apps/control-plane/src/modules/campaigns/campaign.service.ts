@@ -439,6 +439,28 @@ export class CampaignService {
     return { sites, planSites, devices, plan };
   }
 
+  /** The waves with canary sites and devices cut down to those the transaction can see. */
+  private async ownCanaries(tx: TenantTx, row: CampaignRow): Promise<CampaignDefinition['waves']> {
+    const canary = row.waves[0];
+    if (!canary || (!canary.canarySiteIds && !canary.canaryDeviceIds)) return row.waves;
+    const sites = new Set(
+      (await this.campaigns.sites(tx, row.tenantIds, canary.canarySiteIds ?? [randomUUID()])).map(
+        (site) => site.id,
+      ),
+    );
+    const devices = new Set(
+      canary.canaryDeviceIds ? await this.campaigns.visibleDeviceIds(tx, canary.canaryDeviceIds) : [],
+    );
+    const own = {
+      ...canary,
+      ...(canary.canarySiteIds ? { canarySiteIds: canary.canarySiteIds.filter((id) => sites.has(id)) } : {}),
+      ...(canary.canaryDeviceIds
+        ? { canaryDeviceIds: canary.canaryDeviceIds.filter((id) => devices.has(id)) }
+        : {}),
+    };
+    return [own, ...row.waves.slice(1)];
+  }
+
   private async view(tx: TenantTx, row: CampaignRow) {
     const approvals = await this.campaigns.approvals(tx, row.id);
     const visible = row.tenantIds.filter((tenantId) => tx.tenantIds.includes(tenantId));
@@ -450,6 +472,9 @@ export class CampaignService {
       row.siteIds.length === 0
         ? []
         : (await this.campaigns.sites(tx, row.tenantIds, row.siteIds)).map((site) => site.id);
+    // A practice user sees the campaign as it reaches its own tenant: no other practice's sites or devices.
+    const organizationWide = tx.organizationId === row.organizationId;
+    const waves = organizationWide ? row.waves : await this.ownCanaries(tx, row);
     return {
       ...summaryView(tx, row),
       siteIds,
@@ -457,7 +482,7 @@ export class CampaignService {
       target: row.target,
       artifact: row.artifact,
       procedure: row.procedure,
-      waves: row.waves,
+      waves,
       abort: row.abortPolicy,
       catchUp: row.catchUp,
       durations: row.durations,
@@ -475,7 +500,8 @@ export class CampaignService {
           comment: approval?.comment ?? null,
         };
       }),
-      planSummary: row.planSummary,
+      // The stored summary spans every practice; practices read their part through progress and the calendar.
+      planSummary: organizationWide ? row.planSummary : null,
     };
   }
 }
