@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrganizationService } from '../src/modules/organizations/organization.service.js';
 import { ApiClient } from './support/api-client.js';
+import { asApp, RLS_VIOLATION } from './support/app-role.js';
 import { auditEntries } from './support/audit.js';
 import { signInAs } from './support/identity-session.js';
 import {
@@ -362,6 +363,18 @@ describe('approval and lifecycle', () => {
     }
     expect(started.planSummary).not.toBeNull();
 
+    // Job by job, paged and filtered.
+    const pages = await msp.pages(`/campaigns/${campaignId}/jobs`, 3);
+    expect(pages.map((page) => page.items.length)).toEqual([3, 3, 2]);
+    const atChicago = await expectOk(
+      msp.get(`/campaigns/${campaignId}/jobs?siteId=${chicago.id}&state=planned`),
+    );
+    expect(atChicago.items).toHaveLength(3);
+    expect(atChicago.items.every((job: { wave: number }) => job.wave === 0)).toBe(true);
+    expect((await expectOk(msp.get(`/campaigns/${campaignId}/jobs?wave=1`))).items).toHaveLength(5);
+    expect((await expectOk(adminB.get(`/campaigns/${campaignId}/jobs`))).items).toHaveLength(2);
+    expect((await msp.get(`/campaigns/${campaignId}/jobs?state=exploded`)).status).toBe(400);
+
     const first = rows.find((row) => row.site_id === chicago.id);
     const calendar = await expectOk(
       msp.get(
@@ -413,5 +426,59 @@ describe('approval and lifecycle', () => {
       expect(JSON.stringify(listed)).not.toContain(campaignId);
     }
     expect((await outsider.post(`/campaigns/${campaignId}/cancel`)).status).toBe(404);
+  });
+});
+
+describe('row-level security on the campaign tables', () => {
+  it("keeps one practice's jobs and approvals from another, and the MSP's rows from practices and other MSPs", async () => {
+    const { rows } = await owner.query(
+      `SELECT tenant_id, campaign_id FROM patch_jobs WHERE tenant_id = $1 LIMIT 1`,
+      [practiceA.tenant.id],
+    );
+    expect(rows).toHaveLength(1);
+    const { campaign_id: campaignId } = rows[0];
+    const asB = { tenantIds: [practiceB.tenant.id] };
+    const seen = await asApp(owner, asB, `SELECT count(*)::int AS n FROM patch_jobs WHERE tenant_id = $1`, [
+      practiceA.tenant.id,
+    ]);
+    expect(seen).toMatchObject({ ok: true, rows: [{ n: 0 }] });
+    // Writing a job for practice A's device while scoped to practice B is refused.
+    const forged = await asApp(
+      owner,
+      asB,
+      `INSERT INTO patch_jobs (tenant_id, campaign_id, site_id, device_id, wave, window_local_date, planned_start,
+                               planned_end, window_start, window_end)
+       VALUES ($1, $2, $3, $4, 9, '2026-12-24', '2026-12-25T03:00:00Z', '2026-12-25T04:00:00Z',
+               '2026-12-25T03:00:00Z', '2026-12-25T10:00:00Z')`,
+      [practiceA.tenant.id, campaignId, chicago.id, devicesAt[chicago.id]?.[0]],
+    );
+    expect(forged.ok).toBe(false);
+    if (!forged.ok) expect(forged.message).toMatch(RLS_VIOLATION);
+    const direct = await asApp(
+      owner,
+      asB,
+      `INSERT INTO campaign_approvals (tenant_id, campaign_id, revision, via, approved_by) VALUES ($1, $2, 1, 'practice', 'forged')`,
+      [practiceA.tenant.id, campaignId],
+    );
+    expect(direct.ok).toBe(false);
+    if (!direct.ok) expect(direct.message).toMatch(RLS_VIOLATION);
+    // A practice may read a campaign that reaches it, but not change it.
+    const update = await asApp(owner, asB, `UPDATE campaigns SET state = 'cancelled' WHERE id = $1`, [
+      campaignId,
+    ]);
+    expect(update).toMatchObject({ ok: true, rowCount: 0 });
+    // Another organization sees neither the campaign nor the organization's freezes.
+    const otherOrg = { organizationId: randomUUID() };
+    const campaigns = await asApp(owner, otherOrg, `SELECT count(*)::int AS n FROM campaigns`);
+    expect(campaigns).toMatchObject({ ok: true, rows: [{ n: 0 }] });
+    const freeze = await asApp(
+      owner,
+      otherOrg,
+      `INSERT INTO organization_blackouts (organization_id, id, scope, kind, first_date, last_date, reason, created_by)
+       VALUES ($1, gen_random_uuid(), 'organization', 'local-dates', '2026-12-24', '2026-12-24', 'forged', 'x')`,
+      [practiceA.tenant.organizationId],
+    );
+    expect(freeze.ok).toBe(false);
+    if (!freeze.ok) expect(freeze.message).toMatch(RLS_VIOLATION);
   });
 });

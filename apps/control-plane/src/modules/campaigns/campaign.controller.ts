@@ -8,6 +8,7 @@ import {
   ApprovalDelegationDto,
   ApproveCampaignDto,
   CreateCampaignDto,
+  ListCampaignJobsQuery,
   ListCampaignsQuery,
   UpdateCampaignDto,
 } from './campaign.dto.js';
@@ -60,6 +61,16 @@ export class CampaignController {
   @RequirePermission('campaign:read')
   progress(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string, @Query() _query: NoQuery) {
     return this.campaigns.progress(auth, id);
+  }
+
+  @Get(':id/jobs')
+  @RequirePermission('campaign:read')
+  jobs(
+    @Auth() auth: Principal,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Query() query: ListCampaignJobsQuery,
+  ) {
+    return this.campaigns.listJobs(auth, id, query);
   }
 
   @Post(':id/start')

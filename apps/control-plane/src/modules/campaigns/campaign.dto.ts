@@ -22,6 +22,7 @@ import {
   type ValidationOptions,
 } from 'class-validator';
 import { PageQuery } from '../../common/pagination.js';
+import { PATCH_JOB_STATES } from '../../database/migrations/1764720600000-campaigns.js';
 
 export const CAMPAIGN_STATES = ['draft', 'running', 'paused', 'completed', 'cancelled'] as const;
 export type CampaignState = (typeof CAMPAIGN_STATES)[number];
@@ -351,6 +352,26 @@ export class ListCampaignsQuery extends PageQuery {
   @IsOptional()
   @IsIn(CAMPAIGN_STATES)
   state?: CampaignState;
+}
+
+export class ListCampaignJobsQuery extends PageQuery {
+  @ApiPropertyOptional({ enum: PATCH_JOB_STATES })
+  @IsOptional()
+  @IsIn(PATCH_JOB_STATES)
+  state?: (typeof PATCH_JOB_STATES)[number];
+
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  siteId?: string;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 9 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(9)
+  wave?: number;
 }
 
 export class ApproveCampaignDto {

@@ -34,6 +34,7 @@ import type {
   ApproveCampaignDto,
   CampaignState,
   CreateCampaignDto,
+  ListCampaignJobsQuery,
   ListCampaignsQuery,
   UpdateCampaignDto,
 } from './campaign.dto.js';
@@ -330,6 +331,23 @@ export class CampaignService {
             executed >= row.abortPolicy.minExecuted && failurePercent >= row.abortPolicy.failurePercent,
         },
       };
+    });
+  }
+
+  /** The campaign's jobs (those of the caller's tenants), one page in id order. */
+  listJobs(auth: Principal, id: string, query: ListCampaignJobsQuery) {
+    const limit = query.limit ?? 100;
+    const after = decodeCursor(query.cursor);
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const row = await this.require(tx, id);
+      const rows = await this.jobs.list(tx.db, tx.tenantIds, row.id, {
+        state: query.state,
+        siteId: query.siteId,
+        wave: query.wave,
+        after,
+        limit: limit + 1,
+      });
+      return toPage(rows, limit);
     });
   }
 

@@ -29,6 +29,30 @@ const INSERT_PLANNED = `
       AS job (tenant_id, device_id, site_id, wave, window_local_date, planned_start, planned_end, window_start,
               window_end)`;
 
+export interface JobView {
+  id: string;
+  tenantId: string;
+  siteId: string;
+  deviceId: string;
+  wave: number;
+  state: string;
+  night: string;
+  plannedStart: Date;
+  plannedEnd: Date;
+  windowStart: Date;
+  windowEnd: Date;
+  rollovers: number;
+  stateChangedAt: Date;
+}
+
+export interface JobFilter {
+  state?: string;
+  siteId?: string;
+  wave?: number;
+  after: string | null;
+  limit: number;
+}
+
 export interface JobCount {
   tenantId: string;
   siteId: string;
@@ -79,6 +103,37 @@ export class PatchJobRepository {
       [tenantIds, campaignId],
     )) as JobCount[];
     return rows;
+  }
+
+  /** A campaign's jobs in id order, one page, with optional filters. */
+  async list(
+    db: SqlRunner,
+    tenantIds: readonly string[],
+    campaignId: string,
+    filter: JobFilter,
+  ): Promise<JobView[]> {
+    const params: unknown[] = [tenantIds, campaignId];
+    let where = 'tenant_id = ANY ($1::uuid[]) AND campaign_id = $2';
+    for (const [column, value, cast] of [
+      ['state', filter.state, 'patch_job_state'],
+      ['site_id', filter.siteId, 'uuid'],
+      ['wave', filter.wave, 'int'],
+      ['id >', filter.after, 'uuid'],
+    ] as const) {
+      if (value === undefined || value === null) continue;
+      params.push(value);
+      where += column.endsWith('>')
+        ? ` AND ${column} $${params.length}::${cast}`
+        : ` AND ${column} = $${params.length}::${cast}`;
+    }
+    params.push(filter.limit);
+    return (await db.query(
+      `SELECT id, tenant_id AS "tenantId", site_id AS "siteId", device_id AS "deviceId", wave, state::text AS state,
+              window_local_date::text AS night, planned_start AS "plannedStart", planned_end AS "plannedEnd",
+              window_start AS "windowStart", window_end AS "windowEnd", rollovers, state_changed_at AS "stateChangedAt"
+         FROM patch_jobs WHERE ${where} ORDER BY id LIMIT $${params.length}`,
+      params,
+    )) as JobView[];
   }
 
   /** Cancels the jobs that have not started (planned or deferred); returns how many. */
