@@ -58,6 +58,7 @@ const result = await build({
   alias: {
     '@medfleet/contracts': path.join(workspaceRoot, 'libs/contracts/src/index.ts'),
     '@medfleet/simulator': path.join(workspaceRoot, 'libs/simulator/src/index.ts'),
+    '@medfleet/scheduling': path.join(workspaceRoot, 'libs/scheduling/src/index.ts'),
   },
   // CommonJS dependencies (mqtt, pino, grpc-js, ...) call require() for Node built-ins; an ES module has none.
   banner: {

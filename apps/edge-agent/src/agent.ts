@@ -18,6 +18,7 @@ import {
   agentRecoveredBodySchema,
   configAppliedBodySchema,
   configRejectedBodySchema,
+  jobProgressBodySchema,
   type AgentRecoveredBody,
   type AgentRecoveredEnvelope,
   type ConfigAppliedBody,
@@ -28,9 +29,14 @@ import {
   type EnrollResponse,
   type HealthBody,
   type InventoryBody,
+  type JobProgressBody,
+  type JobProgressEnvelope,
   type SeqGapEnvelope,
   type UplinkEnvelope,
 } from '@medfleet/contracts';
+import type { SimulatedClinic } from '@medfleet/simulator';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt';
 import { backoffDelay } from './backoff.js';
 import { ClockEstimator, type ClockSample } from './clock.js';
@@ -40,6 +46,9 @@ import { HealthSampler } from './health.js';
 import { simulatedInventory, type InventorySource } from './inventory.js';
 import { createLogger, type Logger } from './logger.js';
 import { Delivery, type GapReason } from './delivery.js';
+import type { DeviceAdapter } from './jobs/device-adapter.js';
+import type { JobRunner } from './jobs/job-runner.js';
+import { JOBS_FILE } from './jobs/job-files.js';
 import type { Outbox, OutboxFactory, OutboxMessage } from './outbox.js';
 import { countSeqs, type SeqRange } from './seq-ranges.js';
 import { sqliteOutbox } from './sqlite-outbox.js';
@@ -84,6 +93,13 @@ export interface AgentOptions {
   resendBatchSize?: number;
   /** On stop, how long to wait for outstanding acks before disconnecting. */
   flushTimeoutMs?: number;
+  /** Work orders (`cmd/jobs`, see src/jobs). */
+  jobs?: {
+    /** The clock orders are checked and timed by (epoch ms); default `Date.now`. Tests move it into a window. */
+    now?: () => number;
+    /** Default: the simulator adapter when the agent simulates its clinic, then the manual adapter. */
+    adapters?: readonly DeviceAdapter[];
+  };
 }
 
 export interface AgentStatus {
@@ -127,6 +143,10 @@ export class Agent {
   private ownsOutbox = false;
   private closedPendingSeqs?: number[];
   private readonly inventory: InventorySource;
+  /** The simulated clinic when the agent simulates one (`--simulate`): its devices take firmware updates. */
+  readonly clinic?: SimulatedClinic;
+  private jobRunner?: Promise<JobRunner>;
+  private jobsChain: Promise<void> = Promise.resolve();
   private readonly health: HealthSampler;
   private readonly clock = new ClockEstimator();
   private readonly collectors: Collectors;
@@ -154,12 +174,15 @@ export class Agent {
     this.agentId = identity.agentId;
     this.address = { tenantId: identity.tenantId, siteId: identity.siteId, agentId: identity.agentId };
     this.log = options.logger ?? createLogger({ agentId: identity.agentId });
-    this.inventory =
-      options.inventory ??
-      simulatedInventory({
+    if (options.inventory) {
+      this.inventory = options.inventory;
+    } else {
+      this.clinic = simulatedInventory({
         seed: options.simulate?.seed ?? identity.agentId,
         ...(options.simulate?.deviceCount === undefined ? {} : { deviceCount: options.simulate.deviceCount }),
       });
+      this.inventory = this.clinic;
+    }
     this.health = new HealthSampler(options.stateDir);
     this.collectors = new Collectors({ inventory: () => this.collectInventory() });
     this.reconnectMinMs = options.mqtt?.reconnectMinMs ?? 1_000;
@@ -260,6 +283,12 @@ export class Agent {
     this.configureCollectors(config);
     this.collectors.start();
     this.scheduleHealth(config.healthIntervalSec);
+    // Jobs a crash interrupted are reported; without a jobs file the jobs code is not even loaded.
+    if (await fileExists(path.join(this.options.stateDir, JOBS_FILE))) {
+      this.jobsChain = this.jobs()
+        .then((runner) => runner.recover())
+        .catch((error: unknown) => this.log.error({ err: error }, 'could not recover the job records'));
+    }
   }
 
   /** Stops the timers, waits briefly for outstanding acks, then disconnects cleanly. Safe to call twice. */
@@ -362,6 +391,31 @@ export class Agent {
     }
   }
 
+  /** The jobs runner, loaded on first use so an agent that never gets a work order does not carry it. */
+  private jobs(): Promise<JobRunner> {
+    this.jobRunner ??= import('./jobs/job-runner.js').then(({ JobRunner }) =>
+      JobRunner.open({
+        stateDir: this.options.stateDir,
+        agentId: this.agentId,
+        logger: this.log,
+        now: this.options.jobs?.now ?? Date.now,
+        settings: () => ({
+          maintenance: (this.config as EffectiveConfig).maintenance,
+          workOrderKeys: this.config?.workOrderKeys ?? [],
+        }),
+        report: (body) => this.enqueue(() => this.emitJobProgress(body)),
+        ...(this.options.jobs?.adapters ? { adapters: this.options.jobs.adapters } : {}),
+        ...(this.clinic ? { clinic: this.clinic } : {}),
+      }),
+    );
+    return this.jobRunner;
+  }
+
+  /** Job ids running now (empty until the first work order). */
+  async runningJobs(): Promise<string[]> {
+    return this.jobRunner ? (await this.jobRunner).runningJobs() : [];
+  }
+
   /** Emissions run one at a time, so seqs enter the outbox in order. */
   private enqueue(work: () => Promise<number | undefined>): Promise<number | undefined> {
     const result = this.emitChain.then(async () => {
@@ -440,6 +494,32 @@ export class Agent {
       seq,
       stream: 'events',
       topic: uplinkTopic(this.address, 'events'),
+      payload: encodeEnvelope(envelope),
+    });
+    return seq;
+  }
+
+  /** A job's progress on `jobs/progress`, through the outbox like every report. */
+  private async emitJobProgress(body: JobProgressBody): Promise<number | undefined> {
+    const check = jobProgressBodySchema.safeParse(body);
+    if (!check.success) {
+      this.log.error(
+        { jobId: body.jobId, state: body.state, issues: check.error.issues.slice(0, 3) },
+        'refusing to publish job progress that breaks the contract',
+      );
+      return undefined;
+    }
+    const seq = await (this.seqStore as SeqStore).next();
+    this.clock.noteSent(seq, Date.now());
+    const envelope: JobProgressEnvelope = {
+      ...this.header(seq),
+      type: MESSAGE_TYPES.jobProgress,
+      body: check.data,
+    };
+    await (this.delivery as Delivery).submit({
+      seq,
+      stream: 'jobs/progress',
+      topic: uplinkTopic(this.address, 'jobs/progress'),
       payload: encodeEnvelope(envelope),
     });
     return seq;
@@ -641,6 +721,13 @@ export class Agent {
         await this.onAck(payload);
         return;
       }
+      if (parsed.kind === 'jobs') {
+        // Orders are decided one at a time, in arrival order; accepted jobs then run side by side.
+        const handled = this.jobsChain.then(async () => (await this.jobs()).receive(payload));
+        this.jobsChain = handled.catch(() => undefined);
+        await handled;
+        return;
+      }
       if (parsed.kind === 'config') {
         // One config at a time, in arrival order.
         const handled = this.configChain.then(() => this.onConfig(payload));
@@ -751,6 +838,9 @@ export class Agent {
       this.state = 'stopped';
       return;
     }
+    // Running jobs stop first (reported deferred) while the agent can still publish.
+    await this.jobsChain;
+    await (await this.jobRunner?.catch(() => undefined))?.stop();
     this.state = 'stopping';
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
@@ -806,6 +896,13 @@ export class Agent {
       });
     });
   }
+}
+
+function fileExists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 function redactUrl(url: string): string {

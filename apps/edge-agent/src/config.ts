@@ -18,6 +18,7 @@ import {
   type CollectorsConfig,
   type ConfigRejectReason,
   type MaintenancePolicy,
+  type WorkOrderKey,
 } from '@medfleet/contracts';
 import { z } from 'zod';
 import { SUPPORTED_COLLECTORS } from './collectors.js';
@@ -33,6 +34,8 @@ export interface EffectiveConfig {
   healthIntervalSec: number;
   collectors: CollectorsConfig;
   maintenance: MaintenancePolicy;
+  /** The control plane's keys for signed work orders (none in the enrollment config). */
+  workOrderKeys?: WorkOrderKey[];
 }
 
 const persistedSchema = z.strictObject({
