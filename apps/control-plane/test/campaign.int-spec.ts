@@ -384,6 +384,29 @@ describe('approval and lifecycle', () => {
     expect(calendar.windows[0].jobs.map((job: { campaignId: string }) => job.campaignId)).toContain(
       campaignId,
     );
+    expect(calendar.jobsOutsideWindows).toEqual([]);
+    // A freeze declared after planning removes the night; its jobs stay visible, apart, until rolled over.
+    const night = calendar.windows[0].localDate as string;
+    const freeze = await expectOk(
+      msp.post('/blackouts', {
+        scope: 'county',
+        county: 'cook',
+        kind: 'local-dates',
+        firstDate: night,
+        lastDate: night,
+        reason: 'Blizzard',
+      }),
+    );
+    const frozen = await expectOk(
+      msp.get(
+        `/sites/${chicago.id}/maintenance-windows?from=${first.window_start.toISOString()}&to=${first.window_end.toISOString()}`,
+      ),
+    );
+    expect(frozen.windows).toEqual([]);
+    expect(frozen.jobsOutsideWindows.map((job: { campaignId: string }) => job.campaignId)).toContain(
+      campaignId,
+    );
+    expect((await msp.request('DELETE', `/blackouts/${freeze.id}`)).status).toBe(204);
     expect((await msp.post(`/campaigns/${campaignId}/start`)).body.error.code).toBe(
       'CAMPAIGN_INVALID_TRANSITION',
     );

@@ -130,16 +130,14 @@ export class MaintenanceService {
       const windows = withSchedulingErrors(() =>
         maintenanceWindows(planSite as PlanSite, { from: fromMs, to: toMs }, blackouts),
       );
-      const jobs =
-        windows.length === 0
-          ? []
-          : await this.repository.jobsAt(
-              tx,
-              site.tenantId,
-              site.id,
-              new Date(Math.min(fromMs, (windows[0] as { startMs: number }).startMs)),
-              new Date(Math.max(toMs, (windows[windows.length - 1] as { endMs: number }).endMs)),
-            );
+      // Windows are whole, so they may reach beyond the range; jobs are looked up over both.
+      const jobs = await this.repository.jobsAt(
+        tx,
+        site.tenantId,
+        site.id,
+        new Date(Math.min(fromMs, windows[0]?.startMs ?? fromMs)),
+        new Date(Math.max(toMs, windows[windows.length - 1]?.endMs ?? toMs)),
+      );
       const placed = new Set<CalendarJob>();
       const windowViews = windows.map((window) => {
         const inside = jobs.filter((job) => {
