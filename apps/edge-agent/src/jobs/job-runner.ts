@@ -128,8 +128,7 @@ export class JobRunner {
     if (!decoded.ok) {
       const jobId = jobIdHint(payload);
       this.log.warn({ reason: decoded.reason, detail: decoded.detail, jobId }, 'invalid work order refused');
-      if (jobId)
-        await this.refuse({ jobId }, 'SCHEMA_INVALID', `${decoded.reason}: ${decoded.detail}`, false);
+      if (jobId) await this.refuse({ jobId }, 'SCHEMA_INVALID', `${decoded.reason}: ${decoded.detail}`);
       return;
     }
     const envelope = decoded.message;
@@ -146,12 +145,11 @@ export class JobRunner {
         signature.reason === 'UNKNOWN_KEY'
           ? `key ${order.signature.keyId} is not among this agent's work-order keys (${workOrderKeys.map((key) => key.keyId).join(', ') || 'none'})`
           : `the signature does not match the order under key ${order.signature.keyId}`;
-      // Not remembered: an unverified order must not block the real one with the same id.
-      await this.refuse(ids, signature.reason, detail, false);
+      await this.refuse(ids, signature.reason, detail);
       return;
     }
     if (order.agentId !== this.options.agentId) {
-      await this.refuse(ids, 'WRONG_AGENT', `the order is for agent ${order.agentId}`, false);
+      await this.refuse(ids, 'WRONG_AGENT', `the order is for agent ${order.agentId}`);
       return;
     }
     const known = this.store.get(order.jobId);
@@ -163,15 +161,15 @@ export class JobRunner {
       return;
     }
     if (known && order.attempt < known.attempt) {
-      await this.refuse(ids, 'SUPERSEDED', `attempt ${known.attempt} of this job came already`, false);
+      await this.refuse(ids, 'SUPERSEDED', `attempt ${known.attempt} of this job came already`);
       return;
     }
     if (known?.state === 'succeeded') {
-      await this.refuse(ids, 'ALREADY_SUCCEEDED', `attempt ${known.attempt} of this job succeeded`, false);
+      await this.refuse(ids, 'ALREADY_SUCCEEDED', `attempt ${known.attempt} of this job succeeded`);
       return;
     }
     if (known && OPEN_STATES.includes(known.state)) {
-      await this.refuse(ids, 'JOB_IN_PROGRESS', `attempt ${known.attempt} is still ${known.state}`, false);
+      await this.refuse(ids, 'JOB_IN_PROGRESS', `attempt ${known.attempt} is still ${known.state}`);
       return;
     }
     const now = this.options.now();
@@ -181,8 +179,6 @@ export class JobRunner {
         ids,
         'EXPIRED',
         `the deadline ${order.deadline} has passed (agent clock ${iso(now)})`,
-        true,
-        order,
       );
       return;
     }
@@ -192,8 +188,6 @@ export class JobRunner {
         ids,
         'OUTSIDE_WINDOW',
         `${local} is outside the order's window ${order.window.startLocal} – ${order.window.endLocal}`,
-        true,
-        order,
       );
       return;
     }
@@ -205,14 +199,12 @@ export class JobRunner {
         `${local} is outside the site's maintenance window by this agent's policy (${maintenance.windows
           .map((window) => `${window.days.join(',')} ${window.start}–${window.end}`)
           .join('; ')} ${maintenance.timeZone})`,
-        true,
-        order,
       );
       return;
     }
     const choice = await this.registry.choose(order);
     if (!choice.ok) {
-      await this.refuse(ids, choice.reason, choice.detail, true, order);
+      await this.refuse(ids, choice.reason, choice.detail);
       return;
     }
     // Never past the order's deadline, nor past the window the agent itself sees.
@@ -331,15 +323,12 @@ export class JobRunner {
     }
   }
 
-  private async refuse(
-    ids: OrderIds,
-    reason: JobRefuseReason,
-    detail: string,
-    remember: boolean,
-    order?: SignedWorkOrder,
-  ): Promise<void> {
+  /**
+   * A refusal has no effect on the device, so it is not remembered: the same order arriving again is judged
+   * again (refused again outside its window, accepted once inside it), and a forged one cannot block the real one.
+   */
+  private async refuse(ids: OrderIds, reason: JobRefuseReason, detail: string): Promise<void> {
     this.log.warn({ ...ids, reason, detail }, 'work order refused');
-    if (remember && order) await this.store.save(this.recordOf(order, 'refused'));
     await this.options.report({
       jobId: ids.jobId,
       ...(ids.campaignId === undefined ? {} : { campaignId: ids.campaignId }),

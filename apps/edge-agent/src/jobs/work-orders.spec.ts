@@ -230,6 +230,22 @@ describe('work orders on the agent', () => {
     expect(final.state === 'refused' && final.detail).toContain('T16:');
   });
 
+  it('judges a refused order again when it comes back: once the clock is inside the window, it runs', async () => {
+    const s = await setup();
+    let jobClock = clockAt(AFTERNOON);
+    const { clinic } = await startAgent(s, () => jobClock());
+    const pump = pumpOf(clinic);
+    const order = orderFor(s, pump);
+    await s.cp.sendWorkOrder(order, 1);
+    expect(await finalOf(s.cp, order.jobId)).toMatchObject({ state: 'refused', reason: 'OUTSIDE_WINDOW' });
+
+    jobClock = clockAt(NIGHT);
+    await s.cp.sendWorkOrder(order, 2);
+    await vi.waitFor(() => expect(last(s.cp, order.jobId)?.state).toBe('succeeded'), waitLong);
+    expect(states(s.cp, order.jobId)[0]).toBe('refused');
+    expect(states(s.cp, order.jobId)[1]).toBe('accepted');
+  });
+
   it('defers a device in clinical use; fails with FIRMWARE_NOT_UPDATED when the device falls back to its old firmware', async () => {
     const s = await setup();
     const { clinic } = await startAgent(s, clockAt(NIGHT));
