@@ -183,6 +183,15 @@ export class MaintenanceRepository {
     }
   }
 
+  /** The organizations of these tenants (a site sees its own organization's freezes only). */
+  async organizationsOf(tx: TenantTx, tenantIds: readonly string[]): Promise<Set<string>> {
+    const rows = (await tx.db.query(
+      `SELECT DISTINCT organization_id AS id FROM tenants WHERE id = ANY ($1::uuid[])`,
+      [[...new Set(tenantIds)]],
+    )) as { id: string }[];
+    return new Set(rows.map((row) => row.id));
+  }
+
   /** The jobs of a site whose window overlaps [from, to). */
   async jobsAt(tx: TenantTx, tenantId: string, siteId: string, from: Date, to: Date): Promise<CalendarJob[]> {
     return (await tx.db.query(

@@ -320,7 +320,7 @@ export class MaintenanceService {
     tx: TenantTx,
     sites: readonly MaintenanceSiteRow[],
   ): Promise<BlackoutRecord[]> {
-    const organizations = await this.organizationsOf(
+    const organizations = await this.repository.organizationsOf(
       tx,
       sites.map((site) => site.tenantId),
     );
@@ -332,14 +332,6 @@ export class MaintenanceService {
       sites.map((site) => site.id),
     );
     return [...shared, ...own];
-  }
-
-  private async organizationsOf(tx: TenantTx, tenantIds: readonly string[]): Promise<Set<string>> {
-    const rows = (await tx.db.query(
-      `SELECT DISTINCT organization_id AS id FROM tenants WHERE id = ANY ($1::uuid[])`,
-      [[...new Set(tenantIds)]],
-    )) as { id: string }[];
-    return new Set(rows.map((row) => row.id));
   }
 
   private async policyView(tx: TenantTx, siteId: string): Promise<PolicyView> {
