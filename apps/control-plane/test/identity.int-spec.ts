@@ -94,7 +94,7 @@ describe('password sign-in', () => {
     expect(me).toMatchObject({
       kind: 'user',
       role: 'practice_viewer',
-      permissions: ['account:self', 'agent:read', 'device:read', 'site:read', 'tenant:read'],
+      permissions: ['account:self', 'agent:read', 'campaign:read', 'device:read', 'site:read', 'tenant:read'],
       scope: { organizationWide: false, tenantIds: [practiceA.tenant.id] },
       user: { id: user.id, email: user.email },
       credential: { type: 'session', method: 'password', mfa: false },
