@@ -14,6 +14,7 @@ import { BrokerModule } from './modules/broker/broker.module.js';
 import { CampaignsModule } from './modules/campaigns/campaigns.module.js';
 import type { DynsecClient } from './modules/broker/dynsec-client.js';
 import { DeviceModule } from './modules/devices/device.module.js';
+import { DispatchModule } from './modules/dispatch/dispatch.module.js';
 import { EnrollmentModule } from './modules/enrollment/enrollment.module.js';
 import { HealthModule } from './modules/health/health.module.js';
 import { IdentityModule } from './modules/identity/identity.module.js';
@@ -53,6 +54,7 @@ export class AppModule {
         AlertsModule,
         MaintenanceModule,
         CampaignsModule,
+        DispatchModule,
         HealthModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

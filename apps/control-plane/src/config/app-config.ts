@@ -88,6 +88,10 @@ const schema = z.object({
   AGENT_SILENCE_INTERVALS: z.coerce.number().int().min(1).max(100).default(3),
   AGENT_SILENCE_GRACE_SEC: z.coerce.number().int().min(0).max(86_400).default(60),
   AGENT_SILENCE_SWEEP_SEC: seconds.default(30),
+  // Patch dispatch: how often due jobs are looked for (0: never, for tests that tick by hand), and how long before
+  // its window's end a dispatched job must be finished (the work order's deadline).
+  DISPATCH_INTERVAL_SEC: z.coerce.number().int().min(0).max(86_400).default(15),
+  DISPATCH_DEADLINE_MARGIN_SEC: z.coerce.number().int().min(0).max(7_200).default(300),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   ENROLL_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(30),
   // Identity: sign-in, sessions, personal tokens, OpenID Connect.

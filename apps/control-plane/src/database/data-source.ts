@@ -7,6 +7,7 @@ import { AgentEvents1764720300000 } from './migrations/1764720300000-agent-event
 import { AgentIdentity1764720400000 } from './migrations/1764720400000-agent-identity.js';
 import { AgentHealth1764720500000 } from './migrations/1764720500000-agent-health.js';
 import { Campaigns1764720600000 } from './migrations/1764720600000-campaigns.js';
+import { Dispatch1764720700000 } from './migrations/1764720700000-dispatch.js';
 
 export const MIGRATIONS = [
   Foundation1764720000000,
@@ -16,6 +17,7 @@ export const MIGRATIONS = [
   AgentIdentity1764720400000,
   AgentHealth1764720500000,
   Campaigns1764720600000,
+  Dispatch1764720700000,
 ];
 
 export interface DatabaseTarget {

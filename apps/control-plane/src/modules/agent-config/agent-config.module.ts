@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { AgentModule } from '../agents/agent.module.js';
 import { IngestModule } from '../ingest/ingest.module.js';
+import { WorkOrderKeyModule } from '../dispatch/work-order-key.module.js';
 import { AgentConfigController } from './agent-config.controller.js';
 import { AgentConfigService } from './agent-config.service.js';
 
 @Module({
-  imports: [AgentModule, IngestModule],
+  imports: [AgentModule, IngestModule, WorkOrderKeyModule],
   controllers: [AgentConfigController],
   providers: [AgentConfigService],
+  exports: [AgentConfigService],
 })
 export class AgentConfigModule {}

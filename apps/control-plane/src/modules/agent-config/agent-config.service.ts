@@ -7,8 +7,10 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import {
   agentConfigSchema,
   defaultMaintenancePolicy,
+  type AgentAddress,
   type AgentConfigBody,
   type ConfigRejectReason,
+  type WorkOrderKey,
 } from '@medfleet/contracts';
 import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
@@ -19,6 +21,7 @@ import type { AgentEntity } from '../agents/agent.entity.js';
 import { AgentService } from '../agents/agent.service.js';
 import { principalActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
+import { WorkOrderKeyService } from '../dispatch/work-order-key.service.js';
 import { AgentConfigPublisher } from '../ingest/agent-config.publisher.js';
 import { SiteEntity } from '../sites/site.entity.js';
 
@@ -53,6 +56,7 @@ export class AgentConfigService {
     private readonly configs: AgentConfigRepository,
     private readonly publisher: AgentConfigPublisher,
     private readonly audit: AuditService,
+    private readonly keys: WorkOrderKeyService,
   ) {}
 
   get(auth: Principal, agentId: string): Promise<AgentConfigView> {
@@ -64,6 +68,8 @@ export class AgentConfigService {
 
   /** Stores the next version, publishes it (after the commit) and answers the view. */
   async set(auth: Principal, agentId: string, dto: UpdateAgentConfigDto): Promise<AgentConfigView> {
+    // Every config carries the work-order key, so a change through the API never takes it away.
+    const workOrderKey = (await this.keys.signingKey()).publicKey;
     const { view, agent } = await this.tenantDb.run(auth.scope, async (tx) => {
       const agent = await this.requireAgent(tx, agentId, true);
       if (agent.revokedAt || agent.approvalState === 'rejected') {
@@ -99,8 +105,10 @@ export class AgentConfigService {
           timeZone: site.timeZone,
           windows: dto.maintenance?.['windows'] ?? defaultMaintenancePolicy(site.timeZone).windows,
         },
+        workOrderKeys: [workOrderKey],
       });
       await this.configs.insertDesired(tx, key, config);
+      await this.markKey(tx, agent, workOrderKey);
       await this.audit.record(tx, {
         action: 'agent.configure',
         actor: principalActor(auth),
@@ -118,6 +126,57 @@ export class AgentConfigService {
       agentId,
     });
     return published === null ? view : { ...view, publishedAt: new Date() };
+  }
+
+  /**
+   * Gives every approved, unrevoked agent of the tenant whose desired config lacks `workOrderKey` a new config
+   * version carrying it (the rest unchanged), audited; publishes them after the commit. Resolves to the agents
+   * given a new version. Agents whose row is locked (a message being committed) are left for the next pass.
+   */
+  async distributeWorkOrderKey(tenantId: string, workOrderKey: WorkOrderKey): Promise<AgentAddress[]> {
+    const scope = { organizationId: null, tenantIds: [tenantId] };
+    const updated = await this.tenantDb.run(scope, async (tx) => {
+      const rows = (await tx.db.query(
+        `SELECT id, site_id FROM agents
+          WHERE tenant_id = $1 AND tenant_id = ANY($2::uuid[]) AND revoked_at IS NULL AND approval_state = 'approved'
+            AND work_order_key_id IS DISTINCT FROM $3
+          ORDER BY id FOR UPDATE SKIP LOCKED`,
+        [tenantId, tx.tenantIds, workOrderKey.keyId],
+      )) as { id: string; site_id: string }[];
+      const addresses: AgentAddress[] = [];
+      for (const row of rows) {
+        const agent = (await this.agents.find(tx, row.id)) as AgentEntity;
+        const previous = await this.current(tx, agent);
+        const config = validConfig({
+          ...previous,
+          version: agent.desiredConfigVersion + 1,
+          workOrderKeys: [workOrderKey],
+        });
+        await this.configs.insertDesired(tx, { tenantId, agentId: agent.id }, config);
+        await this.markKey(tx, agent, workOrderKey);
+        await this.audit.record(tx, {
+          action: 'agent.configure',
+          actor: { kind: 'system', id: null, display: 'control plane' },
+          tenantId,
+          target: { type: 'agent', id: agent.id },
+          before: previous,
+          after: config,
+          details: { reason: 'work-order key', keyId: workOrderKey.keyId },
+        });
+        addresses.push({ tenantId, siteId: row.site_id, agentId: row.id });
+      }
+      return addresses;
+    });
+    for (const address of updated) await this.publisher.publish(address);
+    return updated;
+  }
+
+  private async markKey(tx: TenantTx, agent: AgentEntity, workOrderKey: WorkOrderKey): Promise<void> {
+    await tx.db.query(`UPDATE agents SET work_order_key_id = $3 WHERE tenant_id = $1 AND id = $2`, [
+      agent.tenantId,
+      agent.id,
+      workOrderKey.keyId,
+    ]);
   }
 
   private async requireAgent(tx: TenantTx, agentId: string, lock = false): Promise<AgentEntity> {

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AgentModule } from '../agents/agent.module.js';
+import { JobProgressRepository } from '../dispatch/job-progress.repository.js';
 import { AgentConfigPublisher } from './agent-config.publisher.js';
 import { AgentSyncGrpcController } from './agent-sync.grpc.controller.js';
 import { DeadLetterController } from './dead-letter.controller.js';
@@ -11,7 +12,13 @@ import { UplinkMqttController } from './uplink.mqtt.controller.js';
 @Module({
   imports: [AgentModule],
   controllers: [UplinkMqttController, AgentSyncGrpcController, DeadLetterController],
-  providers: [IngestService, IngestRepository, DownlinkPublisher, AgentConfigPublisher],
+  providers: [
+    IngestService,
+    IngestRepository,
+    JobProgressRepository,
+    DownlinkPublisher,
+    AgentConfigPublisher,
+  ],
   exports: [IngestService, DownlinkPublisher, AgentConfigPublisher],
 })
 export class IngestModule {}

@@ -15,7 +15,8 @@ export interface DeadLetterRecord {
   claimedAgentId: string | null;
   seq: number | null;
   topic: string;
-  reason: RejectReason;
+  /** A wire refusal, or one of a valid message naming what is not the agent's (`UNKNOWN_JOB`, …). */
+  reason: RejectReason | 'UNKNOWN_JOB' | 'JOB_AGENT_MISMATCH';
   detail: string;
   payload: Uint8Array;
 }

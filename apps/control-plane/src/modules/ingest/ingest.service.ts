@@ -13,26 +13,36 @@ import {
   encodeEnvelope,
   healthEnvelopeSchema,
   inventoryEnvelopeSchema,
+  jobProgressEnvelopeSchema,
   parseTopic,
   eventEnvelopeSchema,
   type AgentAddress,
+  type JobProgressBody,
   type RejectReason,
-  type UplinkEnvelope,
+  type JobProgressEnvelope,
+  type UplinkEnvelope as WireUplinkEnvelope,
 } from '@medfleet/contracts';
 import { APP_CONFIG } from '../../config/config.module.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
 import { AgentConfigRepository } from '../agents/agent-config.repository.js';
 import { AuditService } from '../audit/audit.service.js';
+import { JobProgressRepository } from '../dispatch/job-progress.repository.js';
 import { AgentConfigPublisher } from './agent-config.publisher.js';
 import { DownlinkPublisher } from './downlink.publisher.js';
 import { IngestRepository } from './ingest.repository.js';
 import { PerAgentQueue } from './per-agent-queue.js';
 
+/** Every envelope this control plane consumes on the uplink (job progress included). */
+export type UplinkEnvelope = WireUplinkEnvelope | JobProgressEnvelope;
+
+/** Refusals of a valid message that names something not the agent's (a job of another agent or tenant). */
+export type ApplyRefusalReason = 'UNKNOWN_JOB' | 'JOB_AGENT_MISMATCH';
+
 export type IngestOutcome =
   | { status: 'applied'; ackedSeq: number }
   | { status: 'replayed'; ackedSeq: number }
-  | { status: 'dead_lettered'; reason: RejectReason; ackedSeq?: number }
+  | { status: 'dead_lettered'; reason: RejectReason | ApplyRefusalReason; ackedSeq?: number }
   | { status: 'failed'; error: string };
 
 /** A validated message waiting to be committed under its agent's seq. */
@@ -57,6 +67,7 @@ const SCHEMAS = {
   inventory: inventoryEnvelopeSchema,
   health: healthEnvelopeSchema,
   events: eventEnvelopeSchema,
+  'jobs/progress': jobProgressEnvelopeSchema,
 } as const;
 type ConsumedStream = keyof typeof SCHEMAS;
 
@@ -96,6 +107,7 @@ export class IngestService {
     private readonly configs: AgentConfigRepository,
     private readonly configPublisher: AgentConfigPublisher,
     private readonly audit: AuditService,
+    private readonly jobProgress: JobProgressRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -207,11 +219,31 @@ export class IngestService {
             );
           }
           const statuses: ('applied' | 'replayed' | 'dead_lettered')[] = [];
+          const refusals: (ApplyRefusalReason | undefined)[] = [];
           let republishConfig = false;
           for (const message of messages) {
             const { content, seq, stream } = message;
             const key = { tenantId: address.tenantId, agentId: address.agentId, seq };
-            if ('type' in content) {
+            const refusal =
+              'type' in content && content.type === MESSAGE_TYPES.jobProgress
+                ? await this.jobProgressRefusal(tx, address, content.body)
+                : null;
+            refusals.push(refusal?.reason);
+            if (refusal) {
+              const fresh = await this.repository.recordMessage(tx, key, stream, 'dead_lettered', null);
+              if (fresh) {
+                await this.repository.deadLetter(tx.db, {
+                  claimedTenantId: address.tenantId,
+                  claimedAgentId: address.agentId,
+                  seq,
+                  topic: message.topic,
+                  reason: refusal.reason,
+                  detail: refusal.detail,
+                  payload: message.payload,
+                });
+              }
+              statuses.push(fresh ? 'dead_lettered' : 'replayed');
+            } else if ('type' in content) {
               const fresh = await this.repository.recordMessage(tx, key, stream, 'applied', content.sentAt);
               if (fresh) {
                 const after = await this.apply(tx, address, content);
@@ -242,7 +274,7 @@ export class IngestService {
             statuses.filter((status) => status === 'applied').length,
           );
           await this.resolveSilence(tx, address);
-          return { statuses, ack, republishConfig };
+          return { statuses, refusals, ack, republishConfig };
         },
       );
       this.sendAck(address, result.ack, last.seq, receivedAt);
@@ -250,6 +282,9 @@ export class IngestService {
       const ackedSeq = result.ack.ackedSeq;
       return messages.map((message, index): IngestOutcome => {
         const status = result.statuses[index];
+        const refused = result.refusals[index];
+        if (status === 'dead_lettered' && refused)
+          return { status: 'dead_lettered', reason: refused, ackedSeq };
         if (status === 'dead_lettered' && !('type' in message.content)) {
           return { status: 'dead_lettered', reason: message.content.reason, ackedSeq };
         }
@@ -303,6 +338,16 @@ export class IngestService {
       });
       this.logger.log({ msg: 'agent reported again: silence alert resolved', agentId: address.agentId });
     }
+  }
+
+  /** Why a progress report is not this agent's to make (dead-lettered), or null when it may be applied. */
+  private async jobProgressRefusal(
+    tx: TenantTx,
+    address: AgentAddress,
+    body: JobProgressBody,
+  ): Promise<{ reason: ApplyRefusalReason; detail: string } | null> {
+    const target = await this.jobProgress.lockTarget(tx, address, body);
+    return 'reason' in target ? target : null;
   }
 
   private async apply(tx: TenantTx, address: AgentAddress, envelope: UplinkEnvelope): Promise<AfterCommit> {
@@ -382,6 +427,22 @@ export class IngestService {
           rebooted: envelope.body.rebooted,
         });
         return {};
+      case MESSAGE_TYPES.jobProgress: {
+        const target = await this.jobProgress.lockTarget(tx, address, envelope.body);
+        // Checked before the message was recorded, under the same lock; a refusal here cannot happen.
+        if ('reason' in target) return {};
+        const state = await this.jobProgress.apply(tx, address.tenantId, target, envelope.seq, envelope.body);
+        if (state) {
+          this.logger.log({
+            msg: 'job progressed',
+            agentId: address.agentId,
+            jobId: target.jobId,
+            state,
+            reported: envelope.body.state,
+          });
+        }
+        return {};
+      }
       case MESSAGE_TYPES.seqGap: {
         const skipped = await this.repository.skipSeqs(
           tx,
@@ -426,7 +487,7 @@ export class IngestService {
     topic: string,
     payload: Uint8Array,
     address: AgentAddress | null,
-    reason: RejectReason,
+    reason: RejectReason | ApplyRefusalReason,
     detail: string,
     seq?: number,
   ): Promise<IngestOutcome> {

@@ -22,4 +22,9 @@ export class UplinkMqttController {
   async events(@Payload() payload: Buffer, @Ctx() context: MqttContext): Promise<void> {
     await this.ingest.handle(context.getTopic(), payload);
   }
+
+  @EventPattern<string>(uplinkFilter('jobs/progress'))
+  async jobProgress(@Payload() payload: Buffer, @Ctx() context: MqttContext): Promise<void> {
+    await this.ingest.handle(context.getTopic(), payload);
+  }
 }

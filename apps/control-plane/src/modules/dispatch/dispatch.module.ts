@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { AgentConfigModule } from '../agent-config/agent-config.module.js';
+import { IngestModule } from '../ingest/ingest.module.js';
+import { MaintenanceModule } from '../maintenance/maintenance.module.js';
+import { DispatchClock } from './dispatch-clock.js';
+import { DispatchRepository } from './dispatch.repository.js';
+import { PatchDispatcher } from './patch-dispatch.job.js';
+import { WorkOrderKeyModule } from './work-order-key.module.js';
+
+@Module({
+  imports: [IngestModule, AgentConfigModule, MaintenanceModule, WorkOrderKeyModule],
+  providers: [DispatchClock, DispatchRepository, PatchDispatcher],
+  exports: [DispatchClock, PatchDispatcher],
+})
+export class DispatchModule {}

@@ -1,0 +1,304 @@
+/**
+ * The dispatcher: every DISPATCH_INTERVAL_SEC (and whenever a test calls `tick`), it
+ * 1. gives agents that lack it the work-order signing key (a new config version on `cmd/config`);
+ * 2. moves jobs whose window ended unfinished, or that an agent deferred, to a later window with the campaign's
+ *    catch-up policy (`rolloverJob`), or marks them held when none is left: never dropped;
+ * 3. claims due jobs (planned, campaign running, window open, deadline ahead), at most the site's concurrency
+ *    limit at once, marks them dispatched with attempt and deadline, and publishes each signed work order
+ *    QoS 1 on its agent's `cmd/jobs` once the claim committed.
+ * Safe with any number of replicas on one database: see DispatchRepository.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import {
+  MESSAGE_TYPES,
+  PROTOCOL_VERSION,
+  downlinkTopic,
+  encodeEnvelope,
+  signWorkOrder,
+  type AgentAddress,
+  type SignedWorkOrder,
+  type WorkOrderAction,
+  type WorkOrderEnvelope,
+} from '@medfleet/contracts';
+import { compilePolicy, localDateTime, rolloverJob, type PlanSite } from '@medfleet/scheduling';
+import type { AppConfig } from '../../config/app-config.js';
+import { APP_CONFIG } from '../../config/config.module.js';
+import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
+import { AgentConfigService } from '../agent-config/agent-config.service.js';
+import { DownlinkPublisher } from '../ingest/downlink.publisher.js';
+import { MaintenanceService } from '../maintenance/maintenance.service.js';
+import { DispatchClock } from './dispatch-clock.js';
+import { DispatchRepository, type DueJob } from './dispatch.repository.js';
+import { WorkOrderKeyService, type SigningKey } from './work-order-key.service.js';
+
+/** Most jobs claimed per site and tick; the rest wait for the next tick. */
+const CLAIM_MAX = 500;
+
+export interface TickResult {
+  dispatched: { jobId: string; agentId: string; attempt: number }[];
+  moved: number;
+  held: number;
+  keysGiven: number;
+}
+
+interface Outgoing {
+  address: AgentAddress;
+  envelope: WorkOrderEnvelope;
+}
+
+@Injectable()
+export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(PatchDispatcher.name);
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly tenantDb: TenantDb,
+    private readonly repository: DispatchRepository,
+    private readonly keys: WorkOrderKeyService,
+    private readonly agentConfigs: AgentConfigService,
+    private readonly maintenance: MaintenanceService,
+    private readonly downlink: DownlinkPublisher,
+    private readonly clock: DispatchClock,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.config.DISPATCH_INTERVAL_SEC === 0) return;
+    this.timer = setInterval(() => {
+      // A slow tick is not stacked on by the next one.
+      if (this.running) return;
+      this.running = this.tick()
+        .catch((error: unknown) => this.logger.error({ msg: 'dispatch tick failed', err: String(error) }))
+        .finally(() => {
+          this.running = null;
+        });
+    }, this.config.DISPATCH_INTERVAL_SEC * 1000);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  async tick(): Promise<TickResult> {
+    const now = this.clock.now();
+    const key = await this.keys.signingKey();
+    const result: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0 };
+
+    const keyless = await this.tenantDb.unscoped((db) => this.repository.tenantsWithoutKey(db, key.keyId));
+    for (const tenantId of keyless) {
+      result.keysGiven += (await this.agentConfigs.distributeWorkOrderKey(tenantId, key.publicKey)).length;
+    }
+
+    const tenants = await this.tenantDb.unscoped((db) => this.repository.tenantsWithWork(db, now));
+    for (const tenantId of tenants) {
+      const outgoing = await this.tenantDb.run({ organizationId: null, tenantIds: [tenantId] }, (tx) =>
+        this.dispatchTenant(tx, tenantId, now, key, result),
+      );
+      // Published after the commit: an order is never out for a claim that did not commit. One not published
+      // stays dispatched until its window ends, then moves on like any unfinished job.
+      for (const order of outgoing) {
+        try {
+          await this.downlink.publish(downlinkTopic(order.address, 'jobs'), encodeEnvelope(order.envelope));
+        } catch (error) {
+          this.logger.warn({
+            msg: 'work order not published',
+            jobId: order.envelope.body.jobId,
+            err: String(error),
+          });
+        }
+      }
+    }
+    if (result.dispatched.length > 0 || result.moved > 0 || result.held > 0) {
+      this.logger.log({
+        msg: 'dispatch tick',
+        dispatched: result.dispatched.length,
+        moved: result.moved,
+        held: result.held,
+      });
+    }
+    return result;
+  }
+
+  private async dispatchTenant(
+    tx: TenantTx,
+    tenantId: string,
+    now: Date,
+    key: SigningKey,
+    result: TickResult,
+  ): Promise<Outgoing[]> {
+    const sites = await this.repository.claimSites(tx, tenantId, now);
+    const planSites = await this.maintenance.planSites(tx, sites);
+    const outgoing: Outgoing[] = [];
+    for (const site of planSites) {
+      await this.moveUnfinished(tx, tenantId, site, now, result);
+      const limit = compilePolicy(site.policy).maxConcurrentJobs;
+      const free = limit - (await this.repository.runningCount(tx, tenantId, site.id, now));
+      if (free <= 0) continue;
+      const due = await this.repository.claimDue(
+        tx,
+        tenantId,
+        site.id,
+        now,
+        this.config.DISPATCH_DEADLINE_MARGIN_SEC,
+        key.keyId,
+        Math.min(free, CLAIM_MAX),
+      );
+      for (const job of due) {
+        outgoing.push(await this.dispatchJob(tx, tenantId, site, job, now, key));
+        result.dispatched.push({ jobId: job.id, agentId: job.agentId, attempt: job.attempt + 1 });
+      }
+    }
+    return outgoing;
+  }
+
+  private async moveUnfinished(
+    tx: TenantTx,
+    tenantId: string,
+    site: PlanSite,
+    now: Date,
+    result: TickResult,
+  ): Promise<void> {
+    const jobs = await this.repository.jobsToMove(tx, tenantId, site.id, now);
+    if (jobs.length === 0) return;
+    const busy = await this.repository.busyIntervals(
+      tx,
+      tenantId,
+      site.id,
+      now,
+      jobs.map((job) => job.id),
+    );
+    for (const job of jobs) {
+      const cause = job.state === 'planned' ? 'missed' : 'deferred';
+      const moved = rolloverJob({
+        site,
+        now: now.getTime(),
+        catchUp: job.catchUp,
+        busy,
+        job: {
+          jobId: job.id,
+          siteId: site.id,
+          wave: job.wave,
+          durationMs: job.plannedEnd.getTime() - job.plannedStart.getTime(),
+          rollovers: job.rollovers,
+        },
+        cause,
+      });
+      const attempt = job.attempt;
+      if (moved.status === 'placed') {
+        await this.repository.movePlanned(tx, tenantId, job.id, moved.job, moved.rollovers);
+        busy.push({ startMs: moved.job.startMs, endMs: moved.job.endMs });
+        await this.repository.recordEvent(tx, tenantId, {
+          jobId: job.id,
+          attempt,
+          state: 'deferred',
+          reason: job.state === 'deferred' ? 'DEFERRED' : 'WINDOW_ENDED',
+          detail: `was ${job.state}; rolled over to the window opening ${new Date(moved.job.windowStartMs).toISOString()}`,
+          occurredAt: now,
+        });
+        result.moved += 1;
+      } else {
+        await this.repository.holdDeferred(tx, tenantId, job.id, {
+          reason: moved.job.reason,
+          detail: moved.job.detail,
+        });
+        await this.repository.recordEvent(tx, tenantId, {
+          jobId: job.id,
+          attempt,
+          state: 'deferred',
+          reason: moved.job.reason,
+          detail: moved.job.detail,
+          occurredAt: now,
+        });
+        result.held += 1;
+      }
+    }
+  }
+
+  private async dispatchJob(
+    tx: TenantTx,
+    tenantId: string,
+    site: PlanSite,
+    job: DueJob,
+    now: Date,
+    key: SigningKey,
+  ): Promise<Outgoing> {
+    const attempt = job.attempt + 1;
+    const deadline = new Date(job.windowEnd.getTime() - this.config.DISPATCH_DEADLINE_MARGIN_SEC * 1000);
+    const order: SignedWorkOrder = signWorkOrder(
+      {
+        jobId: job.id,
+        campaignId: job.campaignId,
+        attempt,
+        agentId: job.agentId,
+        device: { mac: job.mac, deviceId: job.deviceId },
+        action: actionOf(job),
+        window: {
+          startUtc: job.windowStart.toISOString(),
+          endUtc: job.windowEnd.toISOString(),
+          startLocal: localDateTime(job.windowStart.getTime(), site.timeZone),
+          endLocal: localDateTime(job.windowEnd.getTime(), site.timeZone),
+          timeZone: site.timeZone,
+        },
+        deadline: deadline.toISOString(),
+        issuedAt: now.toISOString(),
+      },
+      key,
+    );
+    const workOrderId = randomUUID();
+    await this.repository.markDispatched(tx, tenantId, {
+      id: job.id,
+      agentId: job.agentId,
+      attempt,
+      workOrderId,
+      deadline,
+      at: now,
+    });
+    await this.repository.recordEvent(tx, tenantId, {
+      jobId: job.id,
+      attempt,
+      state: 'dispatched',
+      detail: `work order ${workOrderId} to agent ${job.agentId}, deadline ${deadline.toISOString()}, key ${key.keyId}`,
+      occurredAt: now,
+    });
+    const seq = await this.repository.nextDownlinkSeq(tx, tenantId, job.agentId);
+    return {
+      address: { tenantId, siteId: job.siteId, agentId: job.agentId },
+      envelope: {
+        v: PROTOCOL_VERSION,
+        agentId: job.agentId,
+        seq,
+        sentAt: now.toISOString(),
+        type: MESSAGE_TYPES.workOrder,
+        body: order,
+      },
+    };
+  }
+}
+
+/** What the agent does: the campaign's artifact as a firmware update, or its procedure as a checklist. */
+function actionOf(job: DueJob): WorkOrderAction {
+  if (job.artifact) {
+    return {
+      kind: 'firmware_update',
+      artifact: {
+        version: job.artifact.version,
+        sha256: job.artifact.sha256,
+        sizeBytes: job.artifact.sizeBytes,
+        download: `/artifacts/${job.artifact.sha256}`,
+      },
+    };
+  }
+  const procedure = job.procedure ?? { title: 'Maintenance', steps: ['Follow the campaign instructions'] };
+  return { kind: 'manual_procedure', title: procedure.title, steps: procedure.steps };
+}
