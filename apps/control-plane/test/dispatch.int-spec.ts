@@ -121,9 +121,14 @@ function setClock(instant: Date): void {
 }
 
 const progressSeq = new Map<string, number>();
-async function reportProgress(agent: EnrolledAgent, body: JobProgressBody): Promise<number> {
+function nextSeq(agent: EnrolledAgent): number {
   const seq = (progressSeq.get(agent.identity.agentId) ?? 1) + 1;
   progressSeq.set(agent.identity.agentId, seq);
+  return seq;
+}
+
+async function reportProgress(agent: EnrolledAgent, body: JobProgressBody): Promise<number> {
+  const seq = nextSeq(agent);
   const envelope = {
     v: PROTOCOL_VERSION,
     agentId: agent.identity.agentId,
@@ -134,6 +139,26 @@ async function reportProgress(agent: EnrolledAgent, body: JobProgressBody): Prom
   };
   await agent.publishRaw(uplinkTopic(agent.identity, 'jobs/progress'), encodeEnvelope(envelope));
   return seq;
+}
+
+/** What the real agent does with a new config: reports it applied on the events stream. */
+async function applyConfig(agent: EnrolledAgent): Promise<void> {
+  const stored = await expectOk(practice.api.get(`/agents/${agent.identity.agentId}/config`));
+  const seq = nextSeq(agent);
+  const envelope = {
+    v: PROTOCOL_VERSION,
+    agentId: agent.identity.agentId,
+    seq,
+    sentAt: new Date().toISOString(),
+    type: MESSAGE_TYPES.configApplied,
+    body: { version: stored.desiredVersion, appliedAt: new Date().toISOString() },
+  };
+  await agent.publishRaw(uplinkTopic(agent.identity, 'events'), encodeEnvelope(envelope));
+  await agent.waitForAck(seq);
+  await eventually(
+    async () =>
+      (await expectOk(practice.api.get(`/agents/${agent.identity.agentId}/config`))).state === 'applied',
+  );
 }
 
 beforeAll(async () => {
@@ -271,6 +296,11 @@ describe('before the window opens', () => {
       const stored = await expectOk(practice.api.get(`/agents/${agent.identity.agentId}/config`));
       expect(agentConfigSchema.parse(stored.desired).workOrderKeys).toEqual(received);
     }
+    // Orders go only to agents that run a config with the key: none has said so yet.
+    setClock(new Date(windowStart.getTime() + MINUTE));
+    expect(await tickBoth()).toBe(0);
+    setClock(new Date(firstOpening.getTime() - MINUTE));
+    for (const agent of agents) await applyConfig(agent);
     // Given once: another tick makes no new version.
     const before = await owner.query(`SELECT count(*)::int AS n FROM agent_configs`);
     await tickBoth();

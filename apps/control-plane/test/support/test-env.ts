@@ -64,6 +64,8 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     ENROLL_RATE_LIMIT_PER_MINUTE: '10000',
     // A test's consumer must not leave a session behind that keeps receiving its share of messages.
     MQTT_SESSION_EXPIRY_SEC: '0',
+    // The dispatcher ticks when a test says so (it also gives agents the work-order key, a new config version).
+    DISPATCH_INTERVAL_SEC: '0',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...(realBroker ? { MQTT_URL: realBroker } : {}),
     ...env,

@@ -199,8 +199,9 @@ export class DispatchRepository {
 
   /**
    * Claims up to `limit` planned jobs of running campaigns at the site whose window has opened and whose deadline
-   * (`window_end - margin`) is still ahead, each with the site's agent that reports its device and has been given
-   * the signing key. Rows another transaction holds are skipped.
+   * (`window_end - margin`) is still ahead, each with the site's agent that reports its device and runs a config
+   * carrying the signing key (an order sent before would be refused as signed by an unknown key). Rows another
+   * transaction holds are skipped.
    */
   async claimDue(
     tx: TenantTx,
@@ -218,7 +219,10 @@ export class DispatchRepository {
          JOIN campaigns c ON c.id = j.campaign_id AND c.state = 'running'
          JOIN devices d ON d.tenant_id = j.tenant_id AND d.id = j.device_id
          JOIN agents a ON a.tenant_id = j.tenant_id AND a.id = d.reporting_agent_id AND a.site_id = j.site_id
-                      AND a.revoked_at IS NULL AND a.approval_state = 'approved' AND a.work_order_key_id = $5
+                      AND a.revoked_at IS NULL AND a.approval_state = 'approved'
+         JOIN agent_configs ac ON ac.tenant_id = a.tenant_id AND ac.agent_id = a.id
+                              AND ac.version = a.applied_config_version
+                              AND ac.config->'workOrderKeys' @> jsonb_build_array(jsonb_build_object('keyId', $5::text))
         WHERE j.tenant_id = $1 AND j.site_id = $2 AND j.state = 'planned' AND j.window_start <= $3
           AND j.window_end - $4 * interval '1 second' > $3
         ORDER BY j.wave, j.planned_start, j.id

@@ -4,7 +4,7 @@
  * `workOrderKeys` in a new version of its desired config.
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { workOrderKeyOf, type WorkOrderKey } from '@medfleet/contracts';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
@@ -24,7 +24,7 @@ interface KeyRow {
 }
 
 @Injectable()
-export class WorkOrderKeyService {
+export class WorkOrderKeyService implements OnApplicationBootstrap {
   private readonly logger = new Logger(WorkOrderKeyService.name);
   private readonly sealer: KeySealer;
   private current: Promise<SigningKey> | null = null;
@@ -34,6 +34,14 @@ export class WorkOrderKeyService {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.sealer = KeySealer.fromConfig(config.PKI_KEY_ENCRYPTION_KEY, config.DATA_DIR);
+  }
+
+  /**
+   * Made at start, so that no request (a refused one included) creates it as a side effect, and a key that cannot
+   * be unsealed (another PKI_KEY_ENCRYPTION_KEY) stops the start with a message that says so.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.signingKey();
   }
 
   /** The key work orders are signed with: the active one. */
