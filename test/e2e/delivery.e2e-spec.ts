@@ -149,6 +149,7 @@ beforeAll(async () => {
   env = {
     PORT: String(port),
     GRPC_PORT: String(await freePort()),
+    GRPC_TLS_PORT: String(await freePort()),
     EMBEDDED_PG_PORT: String(pgPort),
     DATA_DIR: path.join(work, 'control-plane'),
     MQTT_URL: broker.url,
@@ -247,16 +248,20 @@ describe('delivery', () => {
     );
   }, 300_000);
 
-  it('a day without the broker, whose state is lost: the backlog drains in order on return, each seq once', async () => {
+  it('a day without the broker, whose state is lost: the backlog drains on return, each seq once, the newest report wins', async () => {
     const { stateDir, agentId } = await enrollAgent('agent-offline');
     const agent = agentProcess(stateDir);
     const warmUp = await agent.produce(50, RATE, 30_000);
     await drained(agent, agentId, 30_000);
 
     // The broker dies with everything it held (sessions, subscriptions, queued messages) and is away for
-    // as long as a day of reports takes: health every 60 s and inventory every 300 s, 1,728 messages.
+    // as long as a day of reports takes: health every 60 s and inventory every 300 s, 1,728 messages. Half
+    // way through the day a device's firmware changes: only the later snapshots report the new version.
     await broker.stop('SIGKILL');
     broker.forget();
+    const halfDay = warmUp.lastSeq + Math.floor(DAY_OF_REPORTS / 2);
+    await agent.produce(halfDay, RATE * 2, 60_000);
+    const { mac } = await agent.setFirmware(0, '99.1.0');
     const offline = await agent.produce(warmUp.lastSeq + DAY_OF_REPORTS, RATE * 2, 60_000);
     expect(offline.connected).toBe(false);
     expect(offline.outboxDepth).toBe(offline.lastSeq - warmUp.lastSeq);
@@ -267,12 +272,14 @@ describe('delivery', () => {
     const rows = await ingestedMessages(databaseUrl, agentId);
     expect(holes(rows, final.lastSeq)).toEqual({ missing: [], duplicated: [] });
     expect(rows.filter((row) => row.outcome !== 'applied')).toEqual([]);
-    // In order: the control plane committed the backlog oldest first.
-    const backlog = rows.filter((row) => row.seq > warmUp.lastSeq);
-    const outOfOrder = backlog.filter(
-      (row, index) => index > 0 && row.receivedAt < (backlog[index - 1] as IngestedRow).receivedAt,
+    // The day is applied in its order: what the control plane shows is the newest report, never an older
+    // snapshot committed after it (a message lost on the way and sent again is committed late).
+    const [stored] = await query<{ firmware_version: string }>(
+      databaseUrl,
+      'SELECT firmware_version FROM devices WHERE mac = $1::macaddr AND reporting_agent_id = $2',
+      [mac, agentId],
     );
-    expect(outOfOrder.map((row) => row.seq)).toEqual([]);
+    expect(stored?.firmware_version).toBe('99.1.0');
     expect(Number((await agentRow(agentId)).acked_seq)).toBe(final.lastSeq);
   }, 240_000);
 });

@@ -44,6 +44,7 @@ beforeAll(async () => {
   env = {
     PORT: String(port),
     GRPC_PORT: String(await freePort()),
+    GRPC_TLS_PORT: String(await freePort()),
     EMBEDDED_MQTT_PORT: String(await freePort()),
     DATA_DIR: path.join(work, 'control-plane'),
     MQTT_SHARE_GROUP: `e2e-${port}`,

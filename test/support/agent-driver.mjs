@@ -6,6 +6,8 @@
 //   produce <untilSeq> <perSecond>   publish health reports (every fifth an inventory snapshot) through the
 //                                    agent's own publishHealth()/publishInventory() until its last issued seq
 //                                    reaches untilSeq, paced at perSecond
+//   firmware <index> <version>       the simulated clinic's device number <index> now runs <version> (the
+//                                    snapshots that follow report it); answered {"driver":"firmware",...}
 //
 // It prints JSON lines: the agent's own pino logs, `{"driver":"progress",...}` every 200 ms (the agent's
 // status()), `{"driver":"produced",...}` when a `produce` is done, and `{"driver":"stopped",...}` after a
@@ -75,6 +77,17 @@ async function produce(untilSeq, perSecond) {
 const commands = readline.createInterface({ input: process.stdin });
 commands.on('line', (line) => {
   const [command, untilSeq, perSecond] = line.trim().split(/\s+/);
+  if (command === 'firmware') {
+    // Queued behind any production, so it lands between the snapshots the test asked for.
+    producing = producing.then(() => {
+      const device = agent.clinic?.devices[Number(untilSeq)];
+      if (!device) throw new Error(`no simulated device number ${untilSeq}`);
+      agent.clinic.setFirmware(device.mac, perSecond);
+      print({ event: 'firmware', mac: device.mac, version: perSecond, ...snapshot() });
+    });
+    producing = producing.catch((error) => print({ event: 'error', message: String(error?.stack ?? error) }));
+    return;
+  }
   if (command !== 'produce') {
     print({ event: 'error', message: `unknown command ${JSON.stringify(line)}` });
     return;

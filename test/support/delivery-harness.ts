@@ -24,6 +24,8 @@ export interface RunningDriver {
   latest(): DriverStatus | undefined;
   /** Asks for reports until the agent's last issued seq reaches `untilSeq`; resolves when that is done. */
   produce(untilSeq: number, perSecond: number, timeoutMs: number): Promise<DriverStatus>;
+  /** Sets the firmware of the simulated clinic's device number `index`; resolves with its MAC. */
+  setFirmware(index: number, version: string): Promise<{ mac: string }>;
   /** Resolves with the first progress line that satisfies `check`. */
   until(check: (status: DriverStatus) => boolean, what: string, timeoutMs: number): Promise<DriverStatus>;
   /** SIGKILL: no shutdown code runs, exactly like `kill -9`. */
@@ -99,6 +101,16 @@ export function startDriver(env: Record<string, string>): RunningDriver {
         `production up to seq ${untilSeq}`,
         timeoutMs,
       );
+    },
+    async setFirmware(index, version) {
+      const before = records.length;
+      child.stdin?.write(`firmware ${index} ${version}\n`);
+      const answer = await wait(
+        () => records.slice(before).find((record) => record.driver === 'firmware'),
+        `firmware ${version} on device ${index}`,
+        30_000,
+      );
+      return { mac: (answer as unknown as { mac: string }).mac };
     },
     until: (check, what, timeoutMs) =>
       wait(() => (latest && check(latest) ? latest : undefined), what, timeoutMs),

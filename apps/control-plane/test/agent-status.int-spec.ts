@@ -219,6 +219,7 @@ describe('two control planes on one database', () => {
     const config = loadConfig({
       PORT: String(await freePort()),
       GRPC_PORT: String(await freePort()),
+      GRPC_TLS_PORT: String(await freePort()),
       EMBEDDED_MQTT_PORT: String(await freePort()),
       DATA_DIR: replicaDir,
       LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',

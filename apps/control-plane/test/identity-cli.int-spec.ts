@@ -25,6 +25,7 @@ beforeAll(async () => {
   config = loadConfig({
     PORT: String(await freePort()),
     GRPC_PORT: String(await freePort()),
+    GRPC_TLS_PORT: String(await freePort()),
     EMBEDDED_MQTT_PORT: String(await freePort()),
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',

@@ -242,3 +242,25 @@ describe('IngestService refusals, broker-independent', () => {
     });
   });
 });
+
+describe('a snapshot committed late', () => {
+  it('never puts an older observation back over a newer one (a retransmission after a lost message)', async () => {
+    const clinic = await createTenantSession(cp);
+    const late = await clinic.enrollAgent();
+    const newer = new Date();
+    const older = new Date(newer.getTime() - 60_000);
+    // Seq 2 (the newer observation) arrives first; seq 1, sent before it but lost, is retransmitted after.
+    await late.publishInventory(2, [
+      device(1, { firmwareVersion: '12.1.5', ip: '10.20.30.50', observedAt: newer.toISOString() }),
+    ]);
+    await late.publishInventory(1, [
+      device(1, { firmwareVersion: '12.1.4', ip: '10.20.30.40', observedAt: older.toISOString() }),
+    ]);
+    await late.waitForAck(2);
+    const page = await expectOk(clinic.api.get(`/devices?tenantId=${clinic.tenant.id}`));
+    expect(page.items).toHaveLength(1);
+    expect(page.items[0]).toMatchObject({ firmwareVersion: '12.1.5', ip: '10.20.30.50' });
+    // The late snapshot still counts as a sighting: the first time the device was seen moves back.
+    expect(new Date(page.items[0].firstSeenAt).getTime()).toBe(older.getTime());
+  });
+});

@@ -56,6 +56,8 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
   const config = loadConfig({
     PORT: String(await freePort()),
     GRPC_PORT: String(await freePort()),
+    // Never the default (GRPC_PORT + 1): that port was not checked, and parallel test runs take ports too.
+    GRPC_TLS_PORT: String(await freePort()),
     EMBEDDED_MQTT_PORT: String(await freePort()),
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',

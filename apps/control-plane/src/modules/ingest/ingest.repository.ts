@@ -23,6 +23,29 @@ export interface DeadLetterRecord {
 
 const EXCERPT_BYTES = 4096;
 
+/**
+ * A device's reported facts change only for an observation at least as new as the one stored: a snapshot
+ * committed late (a retransmission after a lost message, a replayed backlog) never puts an older firmware
+ * version or address back over a newer one.
+ */
+const LATEST_OBSERVATION_WINS = [
+  'ip',
+  'vlan',
+  'category',
+  'vendor',
+  'model',
+  'serial',
+  'firmware_version',
+  'os',
+  'hostname',
+  'reporting_agent_id',
+]
+  .map(
+    (column) =>
+      `${column} = CASE WHEN EXCLUDED.last_seen_at >= devices.last_seen_at THEN EXCLUDED.${column} ELSE devices.${column} END`,
+  )
+  .join(',\n         ');
+
 @Injectable()
 export class IngestRepository {
   /** Locks the agent's row for the rest of the transaction, so one agent's messages commit one at a time. */
@@ -67,13 +90,10 @@ export class IngestRepository {
               d.os, d.hostname, d."observedAt", d."observedAt", $3
          FROM jsonb_to_recordset($4::jsonb) AS d(mac text, ip text, vlan integer, category text, vendor text,
               model text, serial text, "firmwareVersion" text, os text, hostname text, "observedAt" timestamptz)
-       ON CONFLICT (tenant_id, site_id, mac) DO UPDATE SET
-         ip = EXCLUDED.ip, vlan = EXCLUDED.vlan, category = EXCLUDED.category, vendor = EXCLUDED.vendor,
-         model = EXCLUDED.model, serial = EXCLUDED.serial, firmware_version = EXCLUDED.firmware_version,
-         os = EXCLUDED.os, hostname = EXCLUDED.hostname,
+       ON CONFLICT (tenant_id, site_id, mac) DO UPDATE SET ${LATEST_OBSERVATION_WINS},
          first_seen_at = LEAST(devices.first_seen_at, EXCLUDED.first_seen_at),
          last_seen_at = GREATEST(devices.last_seen_at, EXCLUDED.last_seen_at),
-         reporting_agent_id = EXCLUDED.reporting_agent_id, updated_at = now()`,
+         updated_at = now()`,
       [owner.tenantId, owner.siteId, owner.agentId, JSON.stringify(unique)],
     );
     return unique.length;
