@@ -97,14 +97,31 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
 
     const keyless = await this.tenantDb.unscoped((db) => this.repository.tenantsWithoutKey(db, key.keyId));
     for (const tenantId of keyless) {
-      result.keysGiven += (await this.agentConfigs.distributeWorkOrderKey(tenantId, key.publicKey)).length;
+      try {
+        result.keysGiven += (await this.agentConfigs.distributeWorkOrderKey(tenantId, key.publicKey)).length;
+      } catch (error) {
+        // One tenant's trouble holds back only that tenant; the next tick tries again.
+        this.logger.error({ msg: 'work-order key not given', tenantId, err: String(error) });
+      }
     }
 
     const tenants = await this.tenantDb.unscoped((db) => this.repository.tenantsWithWork(db, now));
     for (const tenantId of tenants) {
-      const outgoing = await this.tenantDb.run({ organizationId: null, tenantIds: [tenantId] }, (tx) =>
-        this.dispatchTenant(tx, tenantId, now, key, result),
-      );
+      let outgoing: Outgoing[];
+      // Counted apart and added once the transaction committed.
+      const counted: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0 };
+      try {
+        outgoing = await this.tenantDb.run({ organizationId: null, tenantIds: [tenantId] }, (tx) =>
+          this.dispatchTenant(tx, tenantId, now, key, counted),
+        );
+        result.dispatched.push(...counted.dispatched);
+        result.moved += counted.moved;
+        result.held += counted.held;
+      } catch (error) {
+        // Rolled back: nothing of this tenant was claimed; the next tick tries again.
+        this.logger.error({ msg: 'dispatch failed for a tenant', tenantId, err: String(error) });
+        continue;
+      }
       // Published after the commit: an order is never out for a claim that did not commit. One not published
       // stays dispatched until its window ends, then moves on like any unfinished job.
       for (const order of outgoing) {
