@@ -369,8 +369,14 @@ describe('progress on jobs/progress', () => {
     const at = new Date(windowStart.getTime() + 2 * MINUTE).toISOString();
     const base = (job: { id: string }) => ({ jobId: job.id, campaignId, attempt: 1, at });
     await reportProgress(newYork, { ...base(done), state: 'accepted', adapter: 'simulator' });
-    await reportProgress(newYork, { ...base(done), state: 'running', step: 'apply', percent: 40 });
-    await newYork.waitForAck(3);
+    // Wait for the ack of this very report (seq numbers follow the config applied before).
+    const running = await reportProgress(newYork, {
+      ...base(done),
+      state: 'running',
+      step: 'apply',
+      percent: 40,
+    });
+    await newYork.waitForAck(running);
     expect((await jobs()).find((job) => job.id === done.id)?.state).toBe('running');
     await reportProgress(newYork, { ...base(done), state: 'succeeded', firmwareVersion: '12.3.0' });
     await reportProgress(newYork, {
