@@ -4,7 +4,7 @@
  * Run by path, so the control plane's tests do not import another app's code.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,8 +31,51 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
+export interface AgentRunOptions {
+  /** Simulated devices (3 by default). */
+  devices?: number;
+  /** Seed of the simulated clinic (the agent id by default). */
+  seed?: string;
+  /** A simulation control file (`--simulate-control`): devices in clinical use, forced faults. */
+  controlFile?: string;
+  /**
+   * A file holding the agent's clock offset from real time in seconds (`+3600`), read on every clock call
+   * through libfaketime: the agent process lives at the test's controllable time, as a device whose clock
+   * says that time would. See `fakeClock`.
+   */
+  clockFile?: string;
+}
+
+/** Where Debian's libfaketime puts its preload library (the package `faketime`), whatever the architecture. */
+export function libfaketimePath(): string {
+  const base = '/usr/lib';
+  const candidates = [
+    path.join(base, 'faketime', 'libfaketime.so.1'),
+    ...(existsSync(base)
+      ? readdirSync(base).map((dir) => path.join(base, dir, 'faketime', 'libfaketime.so.1'))
+      : []),
+  ];
+  const found = candidates.find((candidate) => existsSync(candidate));
+  if (!found) throw new Error('libfaketime is not installed: `apt-get install faketime` (CI installs it)');
+  return found;
+}
+
+/** The environment that runs a process on the clock of `clockFile` (monotonic time stays real, so timers work). */
+export function fakeClockEnv(clockFile: string): Record<string, string> {
+  return {
+    LD_PRELOAD: libfaketimePath(),
+    FAKETIME_TIMESTAMP_FILE: clockFile,
+    FAKETIME_NO_CACHE: '1',
+    FAKETIME_DONT_FAKE_MONOTONIC: '1',
+  };
+}
+
 /** Enrolls a new agent with `token` through the CLI; `start()` runs it. */
-export async function enrollAgentProcess(grpcAddress: string, token: string): Promise<AgentProcess> {
+export async function enrollAgentProcess(
+  grpcAddress: string,
+  token: string,
+  options: AgentRunOptions = {},
+): Promise<AgentProcess> {
   if (!existsSync(AGENT_CLI)) {
     throw new Error(`the edge agent is not built (${AGENT_CLI}): run \`npx nx run edge-agent:build\` first`);
   }
@@ -59,8 +102,11 @@ export async function enrollAgentProcess(grpcAddress: string, token: string): Pr
     stateDir,
     lines,
     async start() {
-      const running = spawn(process.execPath, [AGENT_CLI, 'run', '--state-dir', stateDir, '--devices', '3'], {
-        env,
+      const args = [AGENT_CLI, 'run', '--state-dir', stateDir, '--devices', String(options.devices ?? 3)];
+      if (options.seed) args.push('--simulate-seed', options.seed);
+      if (options.controlFile) args.push('--simulate-control', options.controlFile);
+      const running = spawn(process.execPath, args, {
+        env: { ...env, ...(options.clockFile ? fakeClockEnv(options.clockFile) : {}) },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child = running;
