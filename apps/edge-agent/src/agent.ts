@@ -756,7 +756,7 @@ export class Agent {
     if (sample && Math.abs(sample.offsetMs) > 5_000 && Math.abs(sample.offsetMs) > sample.rttMs) {
       this.log.warn(sample, 'clock differs from the control plane by more than 5 s');
     }
-    await (this.delivery as Delivery).acknowledge(ack.body.ackedSeq);
+    await (this.delivery as Delivery).acknowledge(ack.body.ackedSeq, ack.body.forSeq);
   }
 
   /**

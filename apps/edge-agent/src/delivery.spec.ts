@@ -437,6 +437,63 @@ describe('Delivery flow control', () => {
   });
 });
 
+describe('fast resend', () => {
+  const make = messageFactory(makeIdentity());
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+  async function sent(count: number, fastResendMs: number) {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const { agentId } = makeIdentity();
+    await fs.writeFile(
+      path.join(dir, SEQ_FILE),
+      JSON.stringify({ agentId, lastSeq: count, lastAckedSeq: 0 }),
+    );
+    const outbox = new MemoryOutbox({ maxMessages: count + 10 });
+    for (let seq = 1; seq <= count; seq += 1) await outbox.append(make.health(seq));
+    const delivery = new Delivery({
+      outbox,
+      seqStore: await SeqStore.open(dir, agentId),
+      logger: captureLogger().logger,
+      resendIntervalMs: 60_000,
+      resendBatchSize: 100,
+      fastResendMs,
+      createGapReport: () => Promise.reject(new Error('not needed')),
+    });
+    const published: number[] = [];
+    const client = {
+      connected: true,
+      publish: (_topic: string, payload: Buffer, _options: unknown, callback: (error?: Error) => void) => {
+        published.push(Number(/"seq":(\d+)/.exec(payload.toString('utf8'))?.[1]));
+        callback();
+      },
+    };
+    delivery.attach(client as unknown as MqttClient);
+    delivery.onConnected();
+    await tick();
+    expect(published).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    published.length = 0;
+    return { delivery, published };
+  }
+
+  it('sends again at once what an ack shows was lost on the way: the seqs between the contiguous ack and the one it answers', async () => {
+    const { delivery, published } = await sent(10, 0);
+    // The control plane committed 1-3 and 7: 4, 5 and 6 never reached it.
+    await delivery.acknowledge(3, 7);
+    expect(published).toEqual([4, 5, 6]);
+    // An ack that answers the next seq in line shows no hole: nothing goes again.
+    published.length = 0;
+    await delivery.acknowledge(8, 8);
+    expect(published).toEqual([]);
+  });
+
+  it('leaves alone a message sent moments ago: it may still be on its way', async () => {
+    const { delivery, published } = await sent(10, 60_000);
+    await delivery.acknowledge(3, 7);
+    expect(published).toEqual([]);
+  });
+});
+
 describe('acks', () => {
   it('a repeated or stale ack never stops later acks from being applied', async () => {
     const t = await setup();

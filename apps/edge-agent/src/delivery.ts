@@ -54,11 +54,18 @@ export interface DeliveryOptions {
    * control plane that is behind.
    */
   maxUnacked?: number;
+  /**
+   * A message the control plane's acks show was lost on the way (a later seq committed, the contiguous ack
+   * stuck below it) is sent again at once if it went out longer ago than this (default 2 s), instead of
+   * waiting for the resend interval.
+   */
+  fastResendMs?: number;
 }
 
 export const DEFAULT_MAX_INFLIGHT = 64;
 export const DEFAULT_MAX_INFLIGHT_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_UNACKED = 500;
+export const DEFAULT_FAST_RESEND_MS = 2_000;
 /** Messages read from the outbox per query while replaying. */
 const REPLAY_PAGE = 128;
 
@@ -199,12 +206,34 @@ export class Delivery {
    * being written are folded into the next write: a replay answered ack by ack costs a few writes, not one
    * per message.
    */
-  acknowledge(ackedSeq: number): Promise<void> {
+  acknowledge(ackedSeq: number, forSeq?: number): Promise<void> {
     if (ackedSeq > this.ackTarget) this.ackTarget = ackedSeq;
+    if (forSeq !== undefined && forSeq > ackedSeq + 1) this.resendHoles(ackedSeq, forSeq);
     // Only when there is work: a run with nothing to write would finish (and clear ackRun) before it is
     // assigned, leaving a settled promise in ackRun and every later ack unapplied.
     if (!this.ackRun && this.ackTarget > this.ackApplied) this.ackRun = this.applyAcks();
     return this.ackRun ?? Promise.resolve();
+  }
+
+  /**
+   * The control plane committed `forSeq` while its contiguous ack stopped at `ackedSeq`: what lies between
+   * was lost on the way (a broker that lost its state, a consumer not yet subscribed again). Those messages
+   * go again now, like TCP's fast retransmit, rather than after the resend interval. One sent moments ago is
+   * left alone (it may simply still be on its way), and the broker window still holds.
+   */
+  private resendHoles(ackedSeq: number, forSeq: number): void {
+    if (!this.client?.connected || this.closed) return;
+    const now = Date.now();
+    const minAge = this.options.fastResendMs ?? DEFAULT_FAST_RESEND_MS;
+    const limit = Math.min(forSeq - ackedSeq - 1, this.options.resendBatchSize, REPLAY_PAGE);
+    for (const message of this.options.outbox.read(ackedSeq, limit)) {
+      if (message.seq >= forSeq || message.seq > this.cursor) return;
+      if (this.inflight.has(message.seq)) continue;
+      const sentAt = this.lastSentAt.get(message.seq);
+      if (sentAt !== undefined && now - sentAt < minAge) continue;
+      if (!this.hasRoom()) return;
+      this.send(message);
+    }
   }
 
   /** Resolves once the acks received so far are written. */
