@@ -11,12 +11,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  MESSAGE_TYPES,
-  PROTOCOL_VERSION,
   agentConfigSchema,
   configEnvelopeSchema,
   decodeEnvelope,
-  encodeEnvelope,
   uplinkTopic,
   verifyWorkOrderSignature,
   workOrderEnvelopeSchema,
@@ -30,6 +27,7 @@ import { freePort } from '../src/infra/embedded-postgres.js';
 import { createLogger } from '../src/infra/logger.js';
 import { DispatchClock } from '../src/modules/dispatch/dispatch-clock.js';
 import { PatchDispatcher } from '../src/modules/dispatch/patch-dispatch.job.js';
+import { AgentReports } from './support/agent-reports.js';
 import { signInAs } from './support/identity-session.js';
 import {
   createTenantSession,
@@ -120,46 +118,9 @@ function setClock(instant: Date): void {
   replica.app.get(DispatchClock).set(instant);
 }
 
-const progressSeq = new Map<string, number>();
-function nextSeq(agent: EnrolledAgent): number {
-  const seq = (progressSeq.get(agent.identity.agentId) ?? 1) + 1;
-  progressSeq.set(agent.identity.agentId, seq);
-  return seq;
-}
-
-async function reportProgress(agent: EnrolledAgent, body: JobProgressBody): Promise<number> {
-  const seq = nextSeq(agent);
-  const envelope = {
-    v: PROTOCOL_VERSION,
-    agentId: agent.identity.agentId,
-    seq,
-    sentAt: new Date().toISOString(),
-    type: MESSAGE_TYPES.jobProgress,
-    body,
-  };
-  await agent.publishRaw(uplinkTopic(agent.identity, 'jobs/progress'), encodeEnvelope(envelope));
-  return seq;
-}
-
-/** What the real agent does with a new config: reports it applied on the events stream. */
-async function applyConfig(agent: EnrolledAgent): Promise<void> {
-  const stored = await expectOk(practice.api.get(`/agents/${agent.identity.agentId}/config`));
-  const seq = nextSeq(agent);
-  const envelope = {
-    v: PROTOCOL_VERSION,
-    agentId: agent.identity.agentId,
-    seq,
-    sentAt: new Date().toISOString(),
-    type: MESSAGE_TYPES.configApplied,
-    body: { version: stored.desiredVersion, appliedAt: new Date().toISOString() },
-  };
-  await agent.publishRaw(uplinkTopic(agent.identity, 'events'), encodeEnvelope(envelope));
-  await agent.waitForAck(seq);
-  await eventually(
-    async () =>
-      (await expectOk(practice.api.get(`/agents/${agent.identity.agentId}/config`))).state === 'applied',
-  );
-}
+let reports: AgentReports;
+const reportProgress = (agent: EnrolledAgent, body: JobProgressBody) => reports.progress(agent, body);
+const applyConfig = (agent: EnrolledAgent) => reports.applyConfig(agent);
 
 beforeAll(async () => {
   cp = await startTestControlPlane({ DISPATCH_INTERVAL_SEC: '0' });
@@ -187,6 +148,7 @@ beforeAll(async () => {
   replica = await startControlPlane(config, createLogger(config.LOG_LEVEL));
 
   practice = await createTenantSession(cp);
+  reports = new AgentReports(practice);
   other = await createTenantSession(cp);
   chicago = await practice.createSite({ timeZone: 'America/Chicago', county: 'Cook' });
   small = await practice.createSite({ timeZone: 'America/New_York', county: 'Broward' });
@@ -421,9 +383,8 @@ describe('progress on jobs/progress', () => {
   it('is applied once when the agent sends it again', async () => {
     const newYork = must(agents[0], 'the New York agent');
     const agentId = newYork.identity.agentId;
-    const seq = progressSeq.get(agentId) as number;
     const before = await owner.query(`SELECT count(*)::int AS n FROM patch_job_events`);
-    progressSeq.set(agentId, seq - 1);
+    const seq = reports.reuseLastSeq(newYork);
     const job = must(
       (await jobs()).find((row) => row.agent_id === agentId && row.state === 'succeeded'),
       'a succeeded job',

@@ -49,6 +49,18 @@ describe('rolloverJob', () => {
     expect(startOf(rolloverJob(request({ cause: 'deferred' })))).toBe('2026-01-07T03:00:00Z');
   });
 
+  it('gated: a job whose wave was not released moves to the next night, uncounted, whatever the policy', () => {
+    for (const catchUp of [
+      { mode: 'same-window' as const },
+      { mode: 'hold' as const },
+      { mode: 'next-window' as const, maxRollovers: 0 },
+    ]) {
+      const result = rolloverJob(request({ cause: 'gated', catchUp, job: { ...job, rollovers: 3 } }));
+      expect(result).toMatchObject({ status: 'placed', rollovers: 3 });
+      expect(startOf(result)).toBe('2026-01-07T03:00:00Z');
+    }
+  });
+
   it('hold and the rollover limit report the job instead of moving it', () => {
     expect(rolloverJob(request({ catchUp: { mode: 'hold' } }))).toMatchObject({
       status: 'unplaced',

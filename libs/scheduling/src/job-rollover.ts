@@ -26,8 +26,12 @@ export interface CatchUpPolicy {
   readonly maxRollovers?: number;
 }
 
-/** `missed`: never started in its window. `deferred`: the agent held it back (device in use, window ended). */
-export type RolloverCause = 'missed' | 'deferred';
+/**
+ * `missed`: never started in its window. `deferred`: the agent held it back (device in use, window ended).
+ * `gated`: its wave was not released in time (the wave before still running, soaking or paused at its gate): it
+ * goes to the next window whatever the catch-up policy, and the move is not counted as a rollover.
+ */
+export type RolloverCause = 'missed' | 'deferred' | 'gated';
 
 /** Another job's time at the site, planned or running. */
 export interface BusyInterval {
@@ -118,10 +122,11 @@ export function rolloverJobs(
       job: { jobId: job.jobId, siteId: job.siteId, wave: job.wave, reason, detail },
     });
     if (siteError !== null) return unplaced(UnplacedReason.INVALID_SITE, siteError);
-    if (catchUp.mode === 'hold') {
+    const counted = cause !== 'gated';
+    if (counted && catchUp.mode === 'hold') {
       return unplaced(UnplacedReason.HELD_FOR_OPERATOR, `the campaign holds ${cause} jobs for an operator`);
     }
-    if (catchUp.maxRollovers !== undefined && rollovers >= catchUp.maxRollovers) {
+    if (counted && catchUp.maxRollovers !== undefined && rollovers >= catchUp.maxRollovers) {
       return unplaced(UnplacedReason.ROLLOVER_LIMIT, `moved ${rollovers} times already`);
     }
     const sameWindow = catchUp.mode === 'same-window' && cause === 'missed';
@@ -142,7 +147,7 @@ export function rolloverJobs(
     busy.push({ startMs: slot.startMs, endMs: slot.startMs + job.durationMs });
     return {
       status: 'placed',
-      rollovers: rollovers + 1,
+      rollovers: counted ? rollovers + 1 : rollovers,
       job: {
         jobId: job.jobId,
         siteId: job.siteId,

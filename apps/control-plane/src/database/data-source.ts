@@ -8,6 +8,7 @@ import { AgentIdentity1764720400000 } from './migrations/1764720400000-agent-ide
 import { AgentHealth1764720500000 } from './migrations/1764720500000-agent-health.js';
 import { Campaigns1764720600000 } from './migrations/1764720600000-campaigns.js';
 import { Dispatch1764720700000 } from './migrations/1764720700000-dispatch.js';
+import { CampaignGates1764720800000 } from './migrations/1764720800000-campaign-gates.js';
 
 export const MIGRATIONS = [
   Foundation1764720000000,
@@ -18,6 +19,7 @@ export const MIGRATIONS = [
   AgentHealth1764720500000,
   Campaigns1764720600000,
   Dispatch1764720700000,
+  CampaignGates1764720800000,
 ];
 
 export interface DatabaseTarget {

@@ -43,6 +43,17 @@ export interface CampaignRow extends CampaignDefinition {
   updatedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** The highest wave the dispatcher may dispatch (waves after it wait for their gate). */
+  releasedWave: number;
+  waveReleasedAt: Date | null;
+  /** Why a paused campaign is paused: an operator, a wave's failed gate or the abort threshold. */
+  pauseReason:
+    | ({ code: 'OPERATOR' | 'GATE_FAILED' | 'ABORT_THRESHOLD'; detail: string; at: string } & Record<
+        string,
+        unknown
+      >)
+    | null;
+  abortBaseline: { executed: number; failed: number };
 }
 
 export interface ApprovalRow {
@@ -68,7 +79,8 @@ const CAMPAIGN_COLUMNS = `organization_id AS "organizationId", id, name, descrip
   tenant_ids AS "tenantIds", site_ids AS "siteIds", target, artifact, procedure, waves, abort_policy AS "abortPolicy",
   catch_up AS "catchUp", durations, earliest_start AS "earliestStart", horizon_days AS "horizonDays",
   plan_summary AS "planSummary", created_by AS "createdBy", created_at AS "createdAt", updated_at AS "updatedAt",
-  started_at AS "startedAt", finished_at AS "finishedAt"`;
+  started_at AS "startedAt", finished_at AS "finishedAt", released_wave AS "releasedWave",
+  wave_released_at AS "waveReleasedAt", pause_reason AS "pauseReason", abort_baseline AS "abortBaseline"`;
 
 function definitionValues(definition: CampaignDefinition): unknown[] {
   return [
@@ -150,19 +162,36 @@ export class CampaignRepository {
     tx: TenantTx,
     row: CampaignRow,
     state: CampaignState,
-    extra: { started?: boolean; finished?: boolean; planSummary?: unknown } = {},
+    extra: {
+      started?: boolean;
+      finished?: boolean;
+      planSummary?: unknown;
+      /** Set on pause, cleared (null) on resume. */
+      pauseReason?: CampaignRow['pauseReason'];
+      releasedWave?: number;
+      abortBaseline?: CampaignRow['abortBaseline'];
+    } = {},
   ): Promise<void> {
+    const params: unknown[] = [row.organizationId, row.id, state];
+    const set = (column: string, value: unknown) => {
+      params.push(value);
+      return `, ${column} = $${params.length}`;
+    };
+    const sets = [
+      extra.started ? ', started_at = now()' : '',
+      extra.finished ? ', finished_at = now()' : '',
+      extra.planSummary !== undefined ? set('plan_summary', JSON.stringify(extra.planSummary)) : '',
+      extra.pauseReason !== undefined
+        ? set('pause_reason', extra.pauseReason === null ? null : JSON.stringify(extra.pauseReason))
+        : '',
+      extra.releasedWave !== undefined
+        ? `${set('released_wave', extra.releasedWave)}, wave_released_at = now()`
+        : '',
+      extra.abortBaseline !== undefined ? set('abort_baseline', JSON.stringify(extra.abortBaseline)) : '',
+    ].join('');
     await tx.db.query(
-      `UPDATE campaigns SET state = $3, updated_at = now()
-         ${extra.started ? ', started_at = now()' : ''}${extra.finished ? ', finished_at = now()' : ''}
-         ${extra.planSummary !== undefined ? ', plan_summary = $4' : ''}
-       WHERE organization_id = $1 AND id = $2`,
-      [
-        row.organizationId,
-        row.id,
-        state,
-        ...(extra.planSummary !== undefined ? [JSON.stringify(extra.planSummary)] : []),
-      ],
+      `UPDATE campaigns SET state = $3, updated_at = now()${sets} WHERE organization_id = $1 AND id = $2`,
+      params,
     );
   }
 

@@ -289,11 +289,15 @@ export class CampaignService {
         add(site.counts, count.state, count.count);
         sites.set(count.siteId, site);
       }
-      const executed = total.succeeded + total.failed;
-      const failurePercent = executed === 0 ? 0 : (total.failed * 100) / executed;
+      // The threshold counts from where an operator last resumed an aborted campaign.
+      const executed = total.succeeded + total.failed - row.abortBaseline.executed;
+      const failed = total.failed - row.abortBaseline.failed;
+      const failurePercent = executed <= 0 ? 0 : (failed * 100) / executed;
       return {
         campaignId: row.id,
         state: row.state,
+        pauseReason: row.state === 'paused' ? row.pauseReason : null,
+        releasedWave: row.releasedWave,
         total: total.total,
         byState: withoutTotal(total),
         waves: row.waves.map((definition, wave) => {
@@ -304,6 +308,7 @@ export class CampaignService {
           return {
             wave,
             kind: definition.percent === undefined ? 'canary' : 'percentage',
+            released: wave <= row.releasedWave,
             total: stateCounts.total,
             byState: withoutTotal(stateCounts),
             successRatePercent: successRate,
@@ -325,7 +330,9 @@ export class CampaignService {
           })),
         abort: {
           ...row.abortPolicy,
+          countsFrom: row.abortBaseline,
           executed,
+          failed,
           failurePercent,
           reached:
             executed >= row.abortPolicy.minExecuted && failurePercent >= row.abortPolicy.failurePercent,
@@ -397,17 +404,63 @@ export class CampaignService {
       checkTransition(row, action);
       const to = TRANSITIONS[action].to;
       const cancelledJobs = action === 'cancel' ? await this.jobs.cancelOpen(tx.db, tx.tenantIds, row.id) : 0;
-      await this.campaigns.setState(tx, row, to, { finished: action === 'cancel' });
+      const extra =
+        action === 'pause'
+          ? {
+              pauseReason: {
+                code: 'OPERATOR' as const,
+                detail: `paused by ${changedBy(auth)}`,
+                at: new Date().toISOString(),
+              },
+            }
+          : action === 'resume'
+            ? await this.resumeOverride(tx, row)
+            : { finished: true };
+      await this.campaigns.setState(tx, row, to, extra);
       await this.audit.record(tx, {
         action: `campaign.${action}`,
         actor: principalActor(auth),
         target: { type: 'campaign', id: row.id },
-        before: { state: row.state },
+        before: { state: row.state, ...(row.pauseReason ? { pauseReason: row.pauseReason.code } : {}) },
         after: { state: to },
         ...(action === 'cancel' ? { details: { cancelledJobs } } : {}),
+        ...(action === 'resume' && 'releasedWave' in extra
+          ? { details: { gateOverridden: { wave: row.releasedWave, released: extra.releasedWave } } }
+          : {}),
+        ...(action === 'resume' && 'abortBaseline' in extra
+          ? { details: { abortCountsFrom: extra.abortBaseline } }
+          : {}),
       });
       return this.view(tx, await this.require(tx, id));
     });
+  }
+
+  /**
+   * Resuming is the operator's decision over the dispatcher's: after a failed gate, the wave after it is released
+   * anyway; after the abort threshold, the threshold counts again from the jobs run so far.
+   */
+  private async resumeOverride(
+    tx: TenantTx,
+    row: CampaignRow,
+  ): Promise<{
+    pauseReason: null;
+    releasedWave?: number;
+    abortBaseline?: CampaignRow['abortBaseline'];
+  }> {
+    const reason = row.pauseReason;
+    if (reason?.code === 'GATE_FAILED' && typeof reason['nextWave'] === 'number') {
+      return { pauseReason: null, releasedWave: Math.max(row.releasedWave, reason['nextWave']) };
+    }
+    if (reason?.code === 'ABORT_THRESHOLD') {
+      let executed = 0;
+      let failed = 0;
+      for (const count of await this.jobs.counts(tx.db, tx.tenantIds, row.id)) {
+        if (count.state === 'succeeded' || count.state === 'failed') executed += count.count;
+        if (count.state === 'failed') failed += count.count;
+      }
+      return { pauseReason: null, abortBaseline: { executed, failed } };
+    }
+    return { pauseReason: null };
   }
 
   private async require(tx: TenantTx, id: string, forUpdate = false): Promise<CampaignRow> {
@@ -611,6 +664,9 @@ function summaryView(tx: TenantTx, row: CampaignRow) {
     organizationId: row.organizationId,
     name: row.name,
     state: row.state,
+    // Why it is paused: OPERATOR, GATE_FAILED (with the wave and its rate) or ABORT_THRESHOLD (with the figures).
+    pauseReason: row.state === 'paused' ? row.pauseReason : null,
+    releasedWave: row.releasedWave,
     revision: row.revision,
     // A practice user sees only its own tenant of a campaign that reaches several.
     tenantIds: row.tenantIds.filter((tenantId) => tx.tenantIds.includes(tenantId)),

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AgentConfigModule } from '../agent-config/agent-config.module.js';
 import { IngestModule } from '../ingest/ingest.module.js';
 import { MaintenanceModule } from '../maintenance/maintenance.module.js';
+import { CampaignGateRepository } from './campaign-gate.repository.js';
 import { DispatchClock } from './dispatch-clock.js';
 import { DispatchRepository } from './dispatch.repository.js';
 import { PatchDispatcher } from './patch-dispatch.job.js';
@@ -9,7 +10,7 @@ import { WorkOrderKeyModule } from './work-order-key.module.js';
 
 @Module({
   imports: [IngestModule, AgentConfigModule, MaintenanceModule, WorkOrderKeyModule],
-  providers: [DispatchClock, DispatchRepository, PatchDispatcher],
+  providers: [DispatchClock, DispatchRepository, CampaignGateRepository, PatchDispatcher],
   exports: [DispatchClock, PatchDispatcher],
 })
 export class DispatchModule {}

@@ -31,6 +31,8 @@ export interface JobToMove {
   rollovers: number;
   plannedStart: Date;
   plannedEnd: Date;
+  /** Its wave was not released yet. */
+  gated: boolean;
   catchUp: { mode: 'same-window' | 'next-window' | 'hold'; maxRollovers?: number };
 }
 
@@ -93,7 +95,8 @@ export class DispatchRepository {
    */
   async jobsToMove(tx: TenantTx, tenantId: string, siteId: string, now: Date): Promise<JobToMove[]> {
     const rows = (await tx.db.query(
-      `SELECT j.id, j.state, j.attempt, j.wave, j.rollovers, j.planned_start, j.planned_end, c.catch_up
+      `SELECT j.id, j.state, j.attempt, j.wave, j.rollovers, j.planned_start, j.planned_end, c.catch_up,
+              j.wave > c.released_wave AS gated
          FROM patch_jobs j JOIN campaigns c ON c.id = j.campaign_id AND c.state IN ('running', 'paused')
         WHERE j.tenant_id = $1 AND j.site_id = $2
           AND ((j.state IN ('planned', 'dispatched', 'running') AND j.window_end <= $3)
@@ -110,6 +113,7 @@ export class DispatchRepository {
       planned_start: Date;
       planned_end: Date;
       catch_up: JobToMove['catchUp'];
+      gated: boolean;
     }[];
     return rows.map((row) => ({
       id: row.id,
@@ -119,6 +123,7 @@ export class DispatchRepository {
       rollovers: row.rollovers,
       plannedStart: row.planned_start,
       plannedEnd: row.planned_end,
+      gated: row.gated,
       catchUp: row.catch_up,
     }));
   }
@@ -198,7 +203,7 @@ export class DispatchRepository {
   }
 
   /**
-   * Claims up to `limit` planned jobs of running campaigns at the site whose window has opened and whose deadline
+   * Claims up to `limit` planned jobs of running campaigns, in a released wave, at the site whose window has opened and whose deadline
    * (`window_end - margin`) is still ahead, each with the site's agent that reports its device and runs a config
    * carrying the signing key (an order sent before would be refused as signed by an unknown key). Rows another
    * transaction holds are skipped.
@@ -216,7 +221,7 @@ export class DispatchRepository {
       `SELECT j.id, j.campaign_id, j.site_id, j.device_id, d.mac::text AS mac, a.id AS agent_id, j.attempt,
               j.window_start, j.window_end, c.artifact, c.procedure
          FROM patch_jobs j
-         JOIN campaigns c ON c.id = j.campaign_id AND c.state = 'running'
+         JOIN campaigns c ON c.id = j.campaign_id AND c.state = 'running' AND j.wave <= c.released_wave
          JOIN devices d ON d.tenant_id = j.tenant_id AND d.id = j.device_id
          JOIN agents a ON a.tenant_id = j.tenant_id AND a.id = d.reporting_agent_id AND a.site_id = j.site_id
                       AND a.revoked_at IS NULL AND a.approval_state = 'approved'

@@ -1,9 +1,12 @@
 /**
  * The dispatcher: every DISPATCH_INTERVAL_SEC (and whenever a test calls `tick`), it
  * 1. gives agents that lack it the work-order signing key (a new config version on `cmd/config`);
- * 2. moves jobs whose window ended unfinished, or that an agent deferred, to a later window with the campaign's
+ * 2. decides about each running campaign from its jobs (`decideGate`): pauses it at the abort threshold or at a
+ *    wave's failed gate, releases the next wave once the one before passed (and soaked), completes it when the
+ *    last wave is done; every decision is audited as the system's;
+ * 3. moves jobs whose window ended unfinished, or that an agent deferred, to a later window with the campaign's
  *    catch-up policy (`rolloverJob`), or marks them held when none is left: never dropped;
- * 3. claims due jobs (planned, campaign running, window open, deadline ahead), at most the site's concurrency
+ * 4. claims due jobs (planned, campaign running, wave released, window open, deadline ahead), at most the site's concurrency
  *    limit at once, marks them dispatched with attempt and deadline, and publishes each signed work order
  *    QoS 1 on its agent's `cmd/jobs` once the claim committed.
  * Safe with any number of replicas on one database: see DispatchRepository.
@@ -32,8 +35,12 @@ import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
 import { AgentConfigService } from '../agent-config/agent-config.service.js';
+import { systemActor } from '../audit/audit-event.js';
+import { AuditService } from '../audit/audit.service.js';
 import { DownlinkPublisher } from '../ingest/downlink.publisher.js';
 import { MaintenanceService } from '../maintenance/maintenance.service.js';
+import { decideGate, type GateDecision } from './campaign-gate.js';
+import { CampaignGateRepository } from './campaign-gate.repository.js';
 import { DispatchClock } from './dispatch-clock.js';
 import { DispatchRepository, type DueJob } from './dispatch.repository.js';
 import { WorkOrderKeyService, type SigningKey } from './work-order-key.service.js';
@@ -46,7 +53,16 @@ export interface TickResult {
   moved: number;
   held: number;
   keysGiven: number;
+  /** Campaign decisions of this tick: waves released, campaigns paused (with the reason) or completed. */
+  campaigns: {
+    campaignId: string;
+    decision: 'release' | 'pause' | 'complete';
+    wave?: number;
+    code?: string;
+  }[];
 }
+
+const DISPATCHER_ACTOR = systemActor('dispatcher');
 
 interface Outgoing {
   address: AgentAddress;
@@ -67,6 +83,8 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly maintenance: MaintenanceService,
     private readonly downlink: DownlinkPublisher,
     private readonly clock: DispatchClock,
+    private readonly gates: CampaignGateRepository,
+    private readonly audit: AuditService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -93,7 +111,7 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
   async tick(): Promise<TickResult> {
     const now = this.clock.now();
     const key = await this.keys.signingKey();
-    const result: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0 };
+    const result: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0, campaigns: [] };
 
     const keyless = await this.tenantDb.unscoped((db) => this.repository.tenantsWithoutKey(db, key.keyId));
     for (const tenantId of keyless) {
@@ -105,11 +123,24 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
       }
     }
 
+    const campaigns = await this.tenantDb.unscoped((db) => this.gates.runningCampaigns(db));
+    for (const campaign of campaigns) {
+      try {
+        const decided = await this.tenantDb.run(
+          { organizationId: campaign.organizationId, tenantIds: [] },
+          (tx) => this.decideCampaign(tx, campaign.organizationId, campaign.id, now),
+        );
+        if (decided) result.campaigns.push(decided);
+      } catch (error) {
+        this.logger.error({ msg: 'campaign gate failed', campaignId: campaign.id, err: String(error) });
+      }
+    }
+
     const tenants = await this.tenantDb.unscoped((db) => this.repository.tenantsWithWork(db, now));
     for (const tenantId of tenants) {
       let outgoing: Outgoing[];
       // Counted apart and added once the transaction committed.
-      const counted: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0 };
+      const counted: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0, campaigns: [] };
       try {
         outgoing = await this.tenantDb.run({ organizationId: null, tenantIds: [tenantId] }, (tx) =>
           this.dispatchTenant(tx, tenantId, now, key, counted),
@@ -136,15 +167,79 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
         }
       }
     }
-    if (result.dispatched.length > 0 || result.moved > 0 || result.held > 0) {
+    if (result.dispatched.length > 0 || result.moved > 0 || result.held > 0 || result.campaigns.length > 0) {
       this.logger.log({
         msg: 'dispatch tick',
         dispatched: result.dispatched.length,
         moved: result.moved,
         held: result.held,
+        campaigns: result.campaigns,
       });
     }
     return result;
+  }
+
+  /**
+   * One campaign's gate, under its row lock: a replica that finds it locked skips it this tick. The decision and
+   * the figures it was made on go to the audit trail; a pause keeps its reason on the campaign for the API.
+   */
+  private async decideCampaign(
+    tx: TenantTx,
+    organizationId: string,
+    campaignId: string,
+    now: Date,
+  ): Promise<TickResult['campaigns'][number] | null> {
+    const campaign = await this.gates.lockRunning(tx, organizationId, campaignId);
+    if (!campaign) return null;
+    const counts = await this.gates.waveCounts(tx, campaign.id);
+    const decision: GateDecision = decideGate({
+      waves: campaign.waves,
+      counts,
+      releasedWave: campaign.releasedWave,
+      abortPolicy: campaign.abortPolicy,
+      abortBaseline: campaign.abortBaseline,
+      nowMs: now.getTime(),
+    });
+    const target = { type: 'campaign', id: campaign.id };
+    switch (decision.kind) {
+      case 'wait':
+        return null;
+      case 'pause': {
+        const { kind: _kind, ...reason } = decision;
+        await this.gates.pause(tx, campaign, { ...reason, at: now.toISOString() });
+        await this.audit.record(tx, {
+          action: 'campaign.pause',
+          actor: DISPATCHER_ACTOR,
+          target,
+          before: { state: 'running' },
+          after: { state: 'paused' },
+          details: reason,
+        });
+        return { campaignId: campaign.id, decision: 'pause', code: decision.code };
+      }
+      case 'release':
+        await this.gates.release(tx, campaign, decision.wave, now);
+        await this.audit.record(tx, {
+          action: 'campaign.release_wave',
+          actor: DISPATCHER_ACTOR,
+          target,
+          before: { releasedWave: campaign.releasedWave },
+          after: { releasedWave: decision.wave },
+          details: { passedWave: decision.after, successRatePercent: decision.successRatePercent },
+        });
+        return { campaignId: campaign.id, decision: 'release', wave: decision.wave };
+      case 'complete':
+        await this.gates.complete(tx, campaign);
+        await this.audit.record(tx, {
+          action: 'campaign.complete',
+          actor: DISPATCHER_ACTOR,
+          target,
+          before: { state: 'running' },
+          after: { state: 'completed' },
+          details: { waves: Object.fromEntries(counts) },
+        });
+        return { campaignId: campaign.id, decision: 'complete' };
+    }
   }
 
   private async dispatchTenant(
@@ -196,7 +291,7 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
       jobs.map((job) => job.id),
     );
     for (const job of jobs) {
-      const cause = job.state === 'planned' ? 'missed' : 'deferred';
+      const cause = job.gated ? 'gated' : job.state === 'planned' ? 'missed' : 'deferred';
       const moved = rolloverJob({
         site,
         now: now.getTime(),
@@ -219,8 +314,8 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
           jobId: job.id,
           attempt,
           state: 'deferred',
-          reason: job.state === 'deferred' ? 'DEFERRED' : 'WINDOW_ENDED',
-          detail: `was ${job.state}; rolled over to the window opening ${new Date(moved.job.windowStartMs).toISOString()}`,
+          reason: moveReason(job),
+          detail: `was ${job.state}${job.gated ? ' (wave not released)' : ''}; rolled over to the window opening ${new Date(moved.job.windowStartMs).toISOString()}`,
           occurredAt: now,
         });
         result.moved += 1;
@@ -301,6 +396,17 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
       },
     };
   }
+}
+
+/**
+ * Why a job moves: the agent deferred it; its wave was not released while its window was open; its window ended
+ * before it was dispatched; or it was dispatched and no result came back by the window's end (a stuck job: agent
+ * offline or silent), which times out and runs again later.
+ */
+function moveReason(job: { state: string; gated: boolean }): string {
+  if (job.state === 'deferred') return 'DEFERRED';
+  if (job.gated) return 'WAVE_NOT_RELEASED';
+  return job.state === 'planned' ? 'WINDOW_ENDED' : 'TIMEOUT';
 }
 
 /** What the agent does: the campaign's artifact as a firmware update, or its procedure as a checklist. */
