@@ -3,7 +3,9 @@
 // the abort threshold, pauses the campaign (once, however many dispatchers tick at the same time), with the reason
 // in the API and the system as the actor in the audit trail; resuming overrides the gate or counts the threshold
 // from there; jobs of a wave held back past their window move to the next one uncounted, and a dispatched job that
-// never reports times out at the window's end and runs again the next night.
+// never reports times out at the window's end and runs again the next night; a county freeze declared after the
+// plan cuts the night short: orders that cannot finish before it are not sent, those sent end before it, and jobs
+// due inside it move to the first slot after it.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +35,10 @@ let practice: TenantSession;
 let reports: AgentReports;
 let gatedSite: SiteRecord;
 let abortSite: SiteRecord;
+let frozenSite: SiteRecord;
 let gatedAgent: EnrolledAgent;
 let abortAgent: EnrolledAgent;
+let frozenAgent: EnrolledAgent;
 
 interface JobRow {
   id: string;
@@ -134,6 +138,10 @@ beforeAll(async () => {
   reports = new AgentReports(practice);
   gatedSite = await practice.createSite({ timeZone: 'America/New_York', county: 'Miami-Dade' });
   abortSite = await practice.createSite({ timeZone: 'America/New_York', county: 'Broward' });
+  frozenSite = await practice.createSite({ timeZone: 'America/New_York', county: 'Monroe' });
+  await expectOk(
+    practice.api.request('PUT', `/sites/${frozenSite.id}/maintenance-policy`, { maxConcurrentJobs: 2 }),
+  );
   for (const site of [gatedSite, abortSite]) {
     await expectOk(
       practice.api.request('PUT', `/sites/${site.id}/maintenance-policy`, { maxConcurrentJobs: 100 }),
@@ -141,13 +149,14 @@ beforeAll(async () => {
   }
   gatedAgent = await enrollWith(gatedSite, 1, 10);
   abortAgent = await enrollWith(abortSite, 101, 6);
+  frozenAgent = await enrollWith(frozenSite, 201, 4);
   // The agents receive the signing key in a new config and report it applied: orders may go to them.
   await cp.app.get(PatchDispatcher).tick();
-  for (const agent of [gatedAgent, abortAgent]) await reports.applyConfig(agent);
+  for (const agent of [gatedAgent, abortAgent, frozenAgent]) await reports.applyConfig(agent);
 }, 120_000);
 
 afterAll(async () => {
-  for (const agent of [gatedAgent, abortAgent]) await agent?.close();
+  for (const agent of [gatedAgent, abortAgent, frozenAgent]) await agent?.close();
   await owner?.end();
   await cp?.stop();
 });
@@ -336,5 +345,73 @@ describe('the abort threshold', () => {
       { source: 'dispatcher', state: 'dispatched', reason: null },
       { source: 'dispatcher', state: 'deferred', reason: 'TIMEOUT' },
     ]);
+  });
+});
+
+describe('a freeze declared after the plan', () => {
+  const HOUR = 60 * MINUTE;
+  let campaignId: string;
+  let opens: number;
+  let deadline: (jobId: string) => Promise<Date | null>;
+
+  beforeAll(async () => {
+    campaignId = await startCampaign({
+      siteIds: [frozenSite.id],
+      waves: [{ percent: 100 }],
+      abort: { failurePercent: 90, minExecuted: 100 },
+    });
+    const jobs = await jobsOf(campaignId);
+    expect(jobs).toHaveLength(4);
+    opens = Math.min(...jobs.map((job) => job.window_start.getTime()));
+    await expectOk(
+      practice.api.post('/blackouts', {
+        scope: 'county',
+        county: 'Monroe',
+        kind: 'interval',
+        start: new Date(opens + HOUR).toISOString(),
+        end: new Date(opens + 3 * HOUR).toISOString(),
+        reason: 'Hurricane warning: change freeze',
+      }),
+    );
+    deadline = async (jobId) =>
+      (await owner.query(`SELECT deadline FROM patch_jobs WHERE id = $1`, [jobId])).rows[0].deadline;
+  });
+
+  it('sends only orders that finish before it starts, with the deadline before it', async () => {
+    setClock(new Date(opens + 10 * MINUTE));
+    await tickTwice();
+    const sent = (await jobsOf(campaignId)).filter((job) => job.state === 'dispatched');
+    expect(sent).toHaveLength(2);
+    for (const job of sent) {
+      expect(await deadline(job.id)).toEqual(new Date(opens + HOUR - 300_000));
+    }
+    await finish(frozenAgent, campaignId, sent, () => 'succeeded');
+    // 45 minutes in, a 30-minute job would run into the freeze: none goes out.
+    setClock(new Date(opens + 45 * MINUTE));
+    await tickTwice();
+    expect((await jobsOf(campaignId)).filter((job) => job.state === 'dispatched')).toHaveLength(0);
+  });
+
+  it('moves the jobs due inside it to the first slot after it, uncounted, and sends them there', async () => {
+    setClock(new Date(opens + 70 * MINUTE));
+    await tickTwice();
+    const waiting = (await jobsOf(campaignId)).filter((job) => job.state === 'planned');
+    expect(waiting).toHaveLength(2);
+    for (const job of waiting) {
+      expect(job).toMatchObject({ rollovers: 0 });
+      expect(job.window_start).toEqual(new Date(opens + 3 * HOUR));
+    }
+    const events = await owner.query(
+      `SELECT DISTINCT reason FROM patch_job_events WHERE job_id = ANY($1::uuid[])`,
+      [waiting.map((job) => job.id)],
+    );
+    expect(events.rows).toEqual([{ reason: 'BLACKOUT' }]);
+    setClock(new Date(opens + 3 * HOUR + MINUTE));
+    await tickTwice();
+    const sent = (await jobsOf(campaignId)).filter((job) => job.state === 'dispatched');
+    expect(sent.map((job) => job.id).sort()).toEqual(waiting.map((job) => job.id).sort());
+    for (const job of sent) {
+      expect(await deadline(job.id)).toEqual(new Date(job.window_end.getTime() - 300_000));
+    }
   });
 });

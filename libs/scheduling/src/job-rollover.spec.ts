@@ -49,15 +49,34 @@ describe('rolloverJob', () => {
     expect(startOf(rolloverJob(request({ cause: 'deferred' })))).toBe('2026-01-07T03:00:00Z');
   });
 
-  it('gated: a job whose wave was not released moves to the next night, uncounted, whatever the policy', () => {
+  it('held (wave not released, late blackout): earliest slot outside blackouts, uncounted, any policy', () => {
     for (const catchUp of [
       { mode: 'same-window' as const },
       { mode: 'hold' as const },
       { mode: 'next-window' as const, maxRollovers: 0 },
     ]) {
-      const result = rolloverJob(request({ cause: 'gated', catchUp, job: { ...job, rollovers: 3 } }));
+      const result = rolloverJob(request({ cause: 'held', catchUp, job: { ...job, rollovers: 3 } }));
       expect(result).toMatchObject({ status: 'placed', rollovers: 3 });
-      expect(startOf(result)).toBe('2026-01-07T03:00:00Z');
+      expect(startOf(result)).toBe('2026-01-06T04:30:00Z');
+      // A freeze declared for the rest of the night: the first slot after it.
+      const frozen = rolloverJob(
+        request({
+          cause: 'held',
+          catchUp,
+          site: {
+            ...NY,
+            blackouts: [
+              {
+                kind: 'interval',
+                id: 'freeze',
+                start: '2026-01-06T04:00:00Z',
+                end: '2026-01-07T04:00:00Z',
+              },
+            ],
+          },
+        }),
+      );
+      expect(startOf(frozen)).toBe('2026-01-07T04:00:00Z');
     }
   });
 

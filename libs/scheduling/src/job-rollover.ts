@@ -28,10 +28,11 @@ export interface CatchUpPolicy {
 
 /**
  * `missed`: never started in its window. `deferred`: the agent held it back (device in use, window ended).
- * `gated`: its wave was not released in time (the wave before still running, soaking or paused at its gate): it
- * goes to the next window whatever the catch-up policy, and the move is not counted as a rollover.
+ * `held`: the control plane held it back through no fault of its own (its wave not released in time, a blackout
+ * declared after it was planned): it takes the earliest slot left (outside blackouts) whatever the catch-up
+ * policy, and the move is not counted as a rollover.
  */
-export type RolloverCause = 'missed' | 'deferred' | 'gated';
+export type RolloverCause = 'missed' | 'deferred' | 'held';
 
 /** Another job's time at the site, planned or running. */
 export interface BusyInterval {
@@ -122,14 +123,15 @@ export function rolloverJobs(
       job: { jobId: job.jobId, siteId: job.siteId, wave: job.wave, reason, detail },
     });
     if (siteError !== null) return unplaced(UnplacedReason.INVALID_SITE, siteError);
-    const counted = cause !== 'gated';
+    const counted = cause !== 'held';
     if (counted && catchUp.mode === 'hold') {
       return unplaced(UnplacedReason.HELD_FOR_OPERATOR, `the campaign holds ${cause} jobs for an operator`);
     }
     if (counted && catchUp.maxRollovers !== undefined && rollovers >= catchUp.maxRollovers) {
       return unplaced(UnplacedReason.ROLLOVER_LIMIT, `moved ${rollovers} times already`);
     }
-    const sameWindow = catchUp.mode === 'same-window' && cause === 'missed';
+    // A held job takes the earliest slot left, tonight after a short blackout too.
+    const sameWindow = (catchUp.mode === 'same-window' && cause === 'missed') || cause === 'held';
     const fromMs = sameWindow ? notBeforeMs : Math.max(notBeforeMs, currentNightEndMs);
     const slot = earliestSlot(windows, fromMs, job.durationMs, busy, limit);
     if (!slot) {

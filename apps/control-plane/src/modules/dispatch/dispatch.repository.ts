@@ -94,16 +94,32 @@ export class DispatchRepository {
    * agent, or by an earlier pass) and not held for an operator. Campaigns cancelled or completed are left.
    */
   async jobsToMove(tx: TenantTx, tenantId: string, siteId: string, now: Date): Promise<JobToMove[]> {
+    return this.lockJobsToMove(
+      tx,
+      `(j.state IN ('planned', 'dispatched', 'running') AND j.window_end <= $3)
+        OR (j.state = 'deferred' AND NOT coalesce(j.result ? 'unplaced', false))`,
+      [tenantId, siteId, now],
+    );
+  }
+
+  /** Planned jobs of the site whose window is open now: moved when a blackout declared since covers now. */
+  async openPlannedJobs(tx: TenantTx, tenantId: string, siteId: string, now: Date): Promise<JobToMove[]> {
+    return this.lockJobsToMove(tx, `j.state = 'planned' AND j.window_start <= $3 AND j.window_end > $3`, [
+      tenantId,
+      siteId,
+      now,
+    ]);
+  }
+
+  private async lockJobsToMove(tx: TenantTx, condition: string, params: unknown[]): Promise<JobToMove[]> {
     const rows = (await tx.db.query(
       `SELECT j.id, j.state, j.attempt, j.wave, j.rollovers, j.planned_start, j.planned_end, c.catch_up,
               j.wave > c.released_wave AS gated
          FROM patch_jobs j JOIN campaigns c ON c.id = j.campaign_id AND c.state IN ('running', 'paused')
-        WHERE j.tenant_id = $1 AND j.site_id = $2
-          AND ((j.state IN ('planned', 'dispatched', 'running') AND j.window_end <= $3)
-               OR (j.state = 'deferred' AND NOT coalesce(j.result ? 'unplaced', false)))
+        WHERE j.tenant_id = $1 AND j.site_id = $2 AND (${condition})
         ORDER BY j.wave, j.planned_start, j.id
         FOR UPDATE OF j SKIP LOCKED`,
-      [tenantId, siteId, now],
+      params,
     )) as {
       id: string;
       state: string;
@@ -203,10 +219,12 @@ export class DispatchRepository {
   }
 
   /**
-   * Claims up to `limit` planned jobs of running campaigns, in a released wave, at the site whose window has opened and whose deadline
-   * (`window_end - margin`) is still ahead, each with the site's agent that reports its device and runs a config
-   * carrying the signing key (an order sent before would be refused as signed by an unknown key). Rows another
-   * transaction holds are skipped.
+   * Claims up to `limit` planned jobs of running campaigns, in a released wave, at the site whose window has
+   * opened, whose deadline is still ahead and whose slot fits before it: the deadline is `window_end - margin`, or
+   * earlier when a blackout declared since the plan starts tonight (`openUntil`, the end of the piece of window
+   * left). Each comes with the site's agent that reports its device and runs a config carrying the signing key
+   * (an order sent before would be refused as signed by an unknown key). Rows another transaction holds are
+   * skipped.
    */
   async claimDue(
     tx: TenantTx,
@@ -216,6 +234,7 @@ export class DispatchRepository {
     marginSec: number,
     keyId: string,
     limit: number,
+    openUntil: Date,
   ): Promise<DueJob[]> {
     const rows = (await tx.db.query(
       `SELECT j.id, j.campaign_id, j.site_id, j.device_id, d.mac::text AS mac, a.id AS agent_id, j.attempt,
@@ -229,11 +248,12 @@ export class DispatchRepository {
                               AND ac.version = a.applied_config_version
                               AND ac.config->'workOrderKeys' @> jsonb_build_array(jsonb_build_object('keyId', $5::text))
         WHERE j.tenant_id = $1 AND j.site_id = $2 AND j.state = 'planned' AND j.window_start <= $3
-          AND j.window_end - $4 * interval '1 second' > $3
+          AND least(j.window_end, $7) - $4 * interval '1 second' > $3
+          AND $3::timestamptz + (j.planned_end - j.planned_start) <= least(j.window_end, $7)
         ORDER BY j.wave, j.planned_start, j.id
         LIMIT $6
         FOR UPDATE OF j SKIP LOCKED`,
-      [tenantId, siteId, now, marginSec, keyId, limit],
+      [tenantId, siteId, now, marginSec, keyId, limit, openUntil],
     )) as {
       id: string;
       campaign_id: string;

@@ -30,7 +30,7 @@ import {
   type WorkOrderAction,
   type WorkOrderEnvelope,
 } from '@medfleet/contracts';
-import { compilePolicy, localDateTime, rolloverJob, type PlanSite } from '@medfleet/scheduling';
+import { compilePolicy, localDateTime, rolloverJob, windowAt, type PlanSite } from '@medfleet/scheduling';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
@@ -42,7 +42,7 @@ import { MaintenanceService } from '../maintenance/maintenance.service.js';
 import { decideGate, type GateDecision } from './campaign-gate.js';
 import { CampaignGateRepository } from './campaign-gate.repository.js';
 import { DispatchClock } from './dispatch-clock.js';
-import { DispatchRepository, type DueJob } from './dispatch.repository.js';
+import { DispatchRepository, type DueJob, type JobToMove } from './dispatch.repository.js';
 import { WorkOrderKeyService, type SigningKey } from './work-order-key.service.js';
 
 /** Most jobs claimed per site and tick; the rest wait for the next tick. */
@@ -253,7 +253,24 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
     const planSites = await this.maintenance.planSites(tx, sites);
     const outgoing: Outgoing[] = [];
     for (const site of planSites) {
-      await this.moveUnfinished(tx, tenantId, site, now, result);
+      await this.moveJobs(
+        tx,
+        tenantId,
+        site,
+        now,
+        result,
+        await this.repository.jobsToMove(tx, tenantId, site.id, now),
+      );
+      // A blackout declared after the plan (a hurricane freeze) wins over it: no order goes out in it, the jobs
+      // due now move past it, and an order going out before it starts must end before it does.
+      // A policy changed since (a shorter window) wins over it too.
+      const open = windowAt(site, now.getTime(), site.blackouts);
+      if (!open || open.endMs - this.config.DISPATCH_DEADLINE_MARGIN_SEC * 1000 <= now.getTime()) {
+        const frozen = await this.repository.openPlannedJobs(tx, tenantId, site.id, now);
+        const why = windowAt(site, now.getTime()) ? 'BLACKOUT' : 'OUTSIDE_POLICY';
+        await this.moveJobs(tx, tenantId, site, now, result, frozen, why);
+        continue;
+      }
       const limit = compilePolicy(site.policy).maxConcurrentJobs;
       const free = limit - (await this.repository.runningCount(tx, tenantId, site.id, now));
       if (free <= 0) continue;
@@ -265,23 +282,30 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
         this.config.DISPATCH_DEADLINE_MARGIN_SEC,
         key.keyId,
         Math.min(free, CLAIM_MAX),
+        new Date(open.endMs),
       );
       for (const job of due) {
-        outgoing.push(await this.dispatchJob(tx, tenantId, site, job, now, key));
+        outgoing.push(await this.dispatchJob(tx, tenantId, site, job, now, key, open.endMs));
         result.dispatched.push({ jobId: job.id, agentId: job.agentId, attempt: job.attempt + 1 });
       }
     }
     return outgoing;
   }
 
-  private async moveUnfinished(
+  /**
+   * Moves jobs to a later window with the campaign's catch-up policy, or holds them deferred when there is none.
+   * `blackout`: jobs a blackout declared since the plan (or a changed policy) keeps from their window, moved
+   * uncounted like a held wave.
+   */
+  private async moveJobs(
     tx: TenantTx,
     tenantId: string,
     site: PlanSite,
     now: Date,
     result: TickResult,
+    jobs: readonly JobToMove[],
+    blackout?: 'BLACKOUT' | 'OUTSIDE_POLICY',
   ): Promise<void> {
-    const jobs = await this.repository.jobsToMove(tx, tenantId, site.id, now);
     if (jobs.length === 0) return;
     const busy = await this.repository.busyIntervals(
       tx,
@@ -291,7 +315,7 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
       jobs.map((job) => job.id),
     );
     for (const job of jobs) {
-      const cause = job.gated ? 'gated' : job.state === 'planned' ? 'missed' : 'deferred';
+      const cause = blackout || job.gated ? 'held' : job.state === 'planned' ? 'missed' : 'deferred';
       const moved = rolloverJob({
         site,
         now: now.getTime(),
@@ -314,7 +338,7 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
           jobId: job.id,
           attempt,
           state: 'deferred',
-          reason: moveReason(job),
+          reason: blackout ?? moveReason(job),
           detail: `was ${job.state}${job.gated ? ' (wave not released)' : ''}; rolled over to the window opening ${new Date(moved.job.windowStartMs).toISOString()}`,
           occurredAt: now,
         });
@@ -344,9 +368,12 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
     job: DueJob,
     now: Date,
     key: SigningKey,
+    openUntilMs: number,
   ): Promise<Outgoing> {
     const attempt = job.attempt + 1;
-    const deadline = new Date(job.windowEnd.getTime() - this.config.DISPATCH_DEADLINE_MARGIN_SEC * 1000);
+    // The window as the agent must keep it: cut short where a blackout begins tonight.
+    const windowEnd = new Date(Math.min(job.windowEnd.getTime(), openUntilMs));
+    const deadline = new Date(windowEnd.getTime() - this.config.DISPATCH_DEADLINE_MARGIN_SEC * 1000);
     const order: SignedWorkOrder = signWorkOrder(
       {
         jobId: job.id,
@@ -357,9 +384,9 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
         action: actionOf(job),
         window: {
           startUtc: job.windowStart.toISOString(),
-          endUtc: job.windowEnd.toISOString(),
+          endUtc: windowEnd.toISOString(),
           startLocal: localDateTime(job.windowStart.getTime(), site.timeZone),
-          endLocal: localDateTime(job.windowEnd.getTime(), site.timeZone),
+          endLocal: localDateTime(windowEnd.getTime(), site.timeZone),
           timeZone: site.timeZone,
         },
         deadline: deadline.toISOString(),
