@@ -21,6 +21,7 @@ import { IdentityModule } from './modules/identity/identity.module.js';
 import { IngestModule } from './modules/ingest/ingest.module.js';
 import { MaintenanceModule } from './modules/maintenance/maintenance.module.js';
 import { OrganizationModule } from './modules/organizations/organization.module.js';
+import { PatchJobsModule } from './modules/patch-jobs/patch-jobs.module.js';
 import { SiteModule } from './modules/sites/site.module.js';
 import { TenantModule } from './modules/tenants/tenant.module.js';
 
@@ -55,6 +56,7 @@ export class AppModule {
         MaintenanceModule,
         CampaignsModule,
         DispatchModule,
+        PatchJobsModule,
         HealthModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

@@ -48,6 +48,23 @@ describe('permission declarations', () => {
     expect(PERMISSIONS.filter((permission) => !used.has(permission))).toEqual([]);
   });
 
+  it('job:confirm is granted to the roles that do or commission the work, never to the read-only ones', () => {
+    const granted = ROLES.filter((role) => ROLE_PERMISSIONS[role].includes('job:confirm'));
+    expect(granted).toEqual(['msp_admin', 'msp_technician', 'practice_admin']);
+    const confirm = routes.find(
+      (route) => route.method === 'POST' && route.path === '/api/v1/patch-jobs/{id}/confirm',
+    );
+    expect(confirm?.permission).toBe('job:confirm');
+    const reads = routes.filter(
+      (route) => route.method === 'GET' && route.path.startsWith('/api/v1/patch-jobs'),
+    );
+    expect(reads.map((route) => route.permission)).toEqual([
+      'campaign:read',
+      'campaign:read',
+      'campaign:read',
+    ]);
+  });
+
   it('the README shows the matrix as the code has it (UPDATE_DOCS=1 rewrites it)', async () => {
     const readme = readFileSync(README, 'utf8');
     const start = readme.indexOf(START);

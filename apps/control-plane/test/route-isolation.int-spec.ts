@@ -36,6 +36,10 @@ const VALID_BODIES: Record<string, unknown> = {
     lastDate: '2026-12-24',
     reason: 'Declared by an outsider',
   },
+  'POST /api/v1/patch-jobs/{id}/confirm': {
+    outcome: 'failed',
+    note: 'Reported by an outsider',
+  },
   'PUT /api/v1/organizations/{id}/oidc': {
     issuer: 'https://idp.example',
     clientId: 'outsider',
@@ -76,6 +80,23 @@ beforeAll(async () => {
       durations: { minutesByModel: {}, defaultMinutes: 30 },
     }),
   );
+  // A started campaign, so the victim has patch jobs (planned: a refusal can only come from the scope, since a
+  // visible job that is not waiting for a technician would be a 409).
+  const manual = await expectOk(
+    session.api.post('/campaigns', {
+      name: 'Victim manual campaign',
+      tenantIds: [session.tenant.id],
+      target: { vendor: 'BD' },
+      procedure: { title: 'Battery swap', steps: ['Swap the battery'], version: '12.3.0' },
+      waves: [{ percent: 100 }],
+      abort: { failurePercent: 10, minExecuted: 5 },
+      catchUp: { mode: 'next-window' },
+      durations: { minutesByModel: {}, defaultMinutes: 30 },
+    }),
+  );
+  await expectOk(victimUser.api.post(`/campaigns/${manual.id}/approve`, {}));
+  await expectOk(session.api.post(`/campaigns/${manual.id}/start`));
+  const jobs = await expectOk(session.api.get(`/patch-jobs?campaignId=${manual.id}`));
   const siteBlackout = await expectOk(
     session.api.post(`/sites/${session.site.id}/blackouts`, {
       kind: 'local-dates',
@@ -97,6 +118,7 @@ beforeAll(async () => {
     blackouts: freeze.id,
     'site-blackouts': siteBlackout.id,
     campaigns: campaign.id,
+    'patch-jobs': jobs.items[0].id,
   });
   const other = await cp.app
     .get(OrganizationService)
@@ -177,7 +199,14 @@ describe('list routes', () => {
   });
 
   it('filtering a list by another tenant answers nothing rather than an error that confirms it exists', async () => {
-    for (const path of ['/sites', '/agents', '/devices', '/enrollment-tokens', '/dead-letters']) {
+    for (const path of [
+      '/sites',
+      '/agents',
+      '/devices',
+      '/enrollment-tokens',
+      '/dead-letters',
+      '/patch-jobs',
+    ]) {
       const response = await outsider.get(`${path}?tenantId=${victim.tenants}`);
       expect(response.status, path).toBe(200);
       expect(response.body.items, path).toEqual([]);

@@ -60,5 +60,24 @@ export function toPage<T extends { id: string }>(rows: T[], limit: number): Page
   };
 }
 
+/** For lists in the order of a numeric (bigserial) id, such as histories: the cursor carries the last id. */
+export function decodeSeqCursor(cursor: string | undefined): string | null {
+  if (cursor === undefined) return null;
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[1-9][0-9]{0,18}$/.test(id)) throw AppException.invalidCursor();
+  return id;
+}
+
+/** Builds a page from `limit + 1` fetched rows ordered by a numeric id. */
+export function toSeqPage<T extends { id: number }>(rows: T[], limit: number): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return {
+    items,
+    nextCursor:
+      rows.length > limit && last ? Buffer.from(String(last.id), 'utf8').toString('base64url') : null,
+  };
+}
+
 /** For routes that take no query parameters: with the global ValidationPipe, any parameter is refused. */
 export class NoQuery {}

@@ -30,6 +30,13 @@ export const PERMISSIONS = [
    * delegated its approval (the service checks which tenants a principal may approve for).
    */
   'campaign:approve',
+  /**
+   * Report the outcome of a manual procedure (a technician's checklist) for a job waiting on it: the MSP's
+   * technicians and administrators, who do most of this work on site, and the practice's administrator, whose own
+   * biomedical staff or the vendor's engineer may have done it. Never the read-only roles (practice_viewer,
+   * auditor): a confirmation ends the job and counts toward the campaign's gates.
+   */
+  'job:confirm',
   'ingest:read',
   'user:read',
   'user:write',
@@ -65,6 +72,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'maintenance:write',
     'campaign:read',
     'campaign:write',
+    'job:confirm',
     'ingest:read',
   ],
   practice_admin: [
@@ -76,6 +84,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'maintenance:write',
     'campaign:read',
     'campaign:approve',
+    'job:confirm',
     'ingest:read',
     'user:read',
     'user:write',

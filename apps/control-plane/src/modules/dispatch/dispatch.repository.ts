@@ -91,12 +91,14 @@ export class DispatchRepository {
 
   /**
    * Jobs of the site to move to a later window: not finished although their window ended, or deferred (by the
-   * agent, or by an earlier pass) and not held for an operator. Campaigns cancelled or completed are left.
+   * agent, or by an earlier pass) and not held for an operator. Campaigns cancelled or completed are left, and so
+   * are jobs waiting for a technician (a manual procedure ends when they confirm it in the API).
    */
   async jobsToMove(tx: TenantTx, tenantId: string, siteId: string, now: Date): Promise<JobToMove[]> {
     return this.lockJobsToMove(
       tx,
-      `(j.state IN ('planned', 'dispatched', 'running') AND j.window_end <= $3)
+      `(j.state IN ('planned', 'dispatched', 'running') AND j.window_end <= $3
+          AND coalesce(j.result->>'agentState', '') <> 'waiting_manual')
         OR (j.state = 'deferred' AND NOT coalesce(j.result ? 'unplaced', false))`,
       [tenantId, siteId, now],
     );
