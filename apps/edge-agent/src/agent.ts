@@ -48,6 +48,7 @@ import { createLogger, type Logger } from './logger.js';
 import { Delivery, type GapReason } from './delivery.js';
 import type { DeviceAdapter } from './jobs/device-adapter.js';
 import type { JobRunner } from './jobs/job-runner.js';
+import type { InstallFaultHook } from './jobs/simulator.adapter.js';
 import { JOBS_FILE } from './jobs/job-files.js';
 import type { Outbox, OutboxFactory, OutboxMessage } from './outbox.js';
 import { countSeqs, type SeqRange } from './seq-ranges.js';
@@ -77,7 +78,12 @@ export interface AgentOptions {
   logger?: Logger;
   /** Defaults to a simulated clinic seeded by `simulate.seed`, else the agent id. */
   inventory?: InventorySource;
-  simulate?: { seed?: number | string; deviceCount?: number };
+  simulate?: {
+    seed?: number | string;
+    deviceCount?: number;
+    /** Asked before each install on a simulated device whether it should fail (`--simulate-control`). */
+    installFault?: InstallFaultHook;
+  };
   /**
    * Where messages wait for their ack. Default: the durable SQLite outbox in the state directory
    * (`sqliteOutbox()`). A factory is called at start, after the state directory is locked, and the agent
@@ -406,6 +412,9 @@ export class Agent {
         report: (body) => this.enqueue(() => this.emitJobProgress(body)),
         ...(this.options.jobs?.adapters ? { adapters: this.options.jobs.adapters } : {}),
         ...(this.clinic ? { clinic: this.clinic } : {}),
+        ...(this.options.simulate?.installFault
+          ? { simulator: { installFault: this.options.simulate.installFault } }
+          : {}),
       }),
     );
     return this.jobRunner;

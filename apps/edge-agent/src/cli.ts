@@ -5,6 +5,7 @@ import { AgentException, type AgentExceptionCode } from './agent.exception.js';
 import { createLogger } from './logger.js';
 import { DEFAULT_DURABLE_OUTBOX_MAX_BYTES, DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES } from './outbox.js';
 import { readBootstrapSettings, readTrustedCa } from './bootstrap.js';
+import type { SimulateControlWatcher } from './simulate-control.js';
 import type { EnrollOptions, EnrollResult } from './enroll.js';
 import {
   IDENTITY_FILE,
@@ -54,6 +55,10 @@ Run options:
                            MEDFLEET_SERVER, MEDFLEET_ENROLLMENT_TOKEN, MEDFLEET_CA_FILE override them
   --simulate-seed <seed>   Seed of the simulated clinic (env MEDFLEET_SIMULATE_SEED; default: the agent id)
   --devices <n>            Number of simulated devices, 1-2000
+  --simulate-control <file>  JSON file steering the simulated clinic while the agent runs, polled for changes
+                           (env MEDFLEET_SIMULATE_CONTROL; needs --devices): {"inClinicalUse": [<mac>, ...],
+                           "faults": {<mac>: "fallback" | "apply_error" | "no_return"}, "failureRate": 0-1,
+                           "fault": <fault, default "fallback">}
   --outbox-max-mb <n>      Disk quota of the durable outbox in MiB (env MEDFLEET_OUTBOX_MAX_MB; default ${DEFAULT_DURABLE_OUTBOX_MAX_BYTES / 1024 / 1024})
   --outbox-max-messages <n>  Most messages it holds (env MEDFLEET_OUTBOX_MAX_MESSAGES; default ${DEFAULT_DURABLE_OUTBOX_MAX_MESSAGES})
 
@@ -261,6 +266,7 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
         'bootstrap-file': { type: 'string' },
         'simulate-seed': { type: 'string' },
         devices: { type: 'string' },
+        'simulate-control': { type: 'string' },
         'outbox-max-mb': { type: 'string' },
         'outbox-max-messages': { type: 'string' },
         ...HELP_OPTION,
@@ -276,6 +282,17 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
   const seedText = values['simulate-seed'] ?? (io.env['MEDFLEET_SIMULATE_SEED'] || undefined);
   if (seedText?.trim() === '') throw new AgentException('USAGE', '--simulate-seed must not be empty');
   const deviceCount = parseDeviceCount(values.devices);
+  const controlFile = values['simulate-control'] ?? (io.env['MEDFLEET_SIMULATE_CONTROL'] || undefined);
+  if (controlFile !== undefined) {
+    if (controlFile.trim() === '') throw new AgentException('USAGE', '--simulate-control must not be empty');
+    // The control steers the simulated clinic; asked for without one, it is most likely a mistake.
+    if (deviceCount === undefined) {
+      throw new AgentException(
+        'USAGE',
+        '--simulate-control (or MEDFLEET_SIMULATE_CONTROL) needs the simulated clinic: give --devices <n> too',
+      );
+    }
+  }
   const maxMb = parseWholeNumber(
     '--outbox-max-mb',
     values['outbox-max-mb'] ?? (io.env['MEDFLEET_OUTBOX_MAX_MB'] || undefined),
@@ -336,6 +353,11 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
     import('./sqlite-outbox.js'),
   ]);
   const logger = createLogger({ agentId: identity.agentId, level });
+  let control: SimulateControlWatcher | undefined;
+  if (controlFile !== undefined) {
+    const { SimulateControlWatcher } = await import('./simulate-control.js');
+    control = new SimulateControlWatcher({ file: path.resolve(controlFile), logger });
+  }
   const agent = new Agent({
     identity,
     stateDir,
@@ -343,6 +365,7 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
     simulate: {
       ...(seedText === undefined ? {} : { seed: seedText }),
       ...(deviceCount === undefined ? {} : { deviceCount }),
+      ...(control ? { installFault: control.installFault } : {}),
     },
     // Durable: every message is on disk before it is published, and survives kill -9 and power cuts.
     outbox: sqliteOutbox({
@@ -351,12 +374,21 @@ async function runCommand(args: readonly string[], io: CliIo): Promise<number> {
     }),
   });
   const signal = io.shutdownSignal();
-  await agent.start();
-  const { startCertificateRenewal } = await import('./renewal.js');
-  const renewal = startCertificateRenewal({ stateDir, logger });
-  logger.info({ signal: await signal }, 'shutting down');
-  renewal.stop();
-  await agent.stop();
+  if (control) {
+    if (!agent.clinic) throw new Error('the agent has no simulated clinic to steer');
+    // Applied before the agent starts, so its first inventory and work orders already see it.
+    await control.start(agent.clinic);
+  }
+  try {
+    await agent.start();
+    const { startCertificateRenewal } = await import('./renewal.js');
+    const renewal = startCertificateRenewal({ stateDir, logger });
+    logger.info({ signal: await signal }, 'shutting down');
+    renewal.stop();
+    await agent.stop();
+  } finally {
+    await control?.stop();
+  }
   return EXIT_OK;
 }
 

@@ -25,7 +25,7 @@ import { AdapterError, AdapterRegistry, type AdapterJob, type DeviceAdapter } fr
 import { JobStore, OPEN_STATES, type JobRecord } from './job-store.js';
 import { manualAdapter } from './manual.adapter.js';
 import { ownWindowAt } from './maintenance-window.js';
-import { simulatorAdapter } from './simulator.adapter.js';
+import { simulatorAdapter, type SimulatorAdapterOptions } from './simulator.adapter.js';
 
 export interface JobSettings {
   maintenance: MaintenancePolicy;
@@ -45,6 +45,8 @@ export interface JobRunnerOptions {
   /** Default: the simulator adapter when the agent simulates a clinic, then the manual adapter. */
   adapters?: readonly DeviceAdapter[];
   clinic?: SimulatedClinic;
+  /** Options of the default simulator adapter. */
+  simulator?: SimulatorAdapterOptions;
 }
 
 /** Why a running job's signal fired. */
@@ -83,7 +85,10 @@ export class JobRunner {
   ) {
     this.log = options.logger;
     this.registry = new AdapterRegistry(
-      options.adapters ?? [...(options.clinic ? [simulatorAdapter(options.clinic)] : []), manualAdapter()],
+      options.adapters ?? [
+        ...(options.clinic ? [simulatorAdapter(options.clinic, options.simulator)] : []),
+        manualAdapter(),
+      ],
     );
   }
 

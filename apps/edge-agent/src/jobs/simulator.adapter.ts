@@ -4,7 +4,7 @@
  * can be in clinical use, low on battery, or told to fail.
  */
 import type { SignedWorkOrder } from '@medfleet/contracts';
-import { SimulatedDeviceError, type SimulatedClinic } from '@medfleet/simulator';
+import { SimulatedDeviceError, type FirmwareFault, type SimulatedClinic } from '@medfleet/simulator';
 import {
   AdapterError,
   type AdapterJob,
@@ -17,11 +17,16 @@ import {
 /** Below this charge an infusion pump is not updated: a flat battery mid-write can brick it. */
 export const MIN_BATTERY_PERCENT = 30;
 
+/** Asked right before each install with the device's MAC: a fault to make that install go wrong, or undefined. */
+export type InstallFaultHook = (mac: string) => FirmwareFault | undefined;
+
 export interface SimulatorAdapterOptions {
   /** How long verify waits for the device to answer after its reboot. */
   verifyTimeoutMs?: number;
   /** Pause between read-back attempts while it does not answer. */
   verifyPollMs?: number;
+  /** Injects install failures (`run --simulate-control`'s failureRate). */
+  installFault?: InstallFaultHook;
 }
 
 export function simulatorAdapter(
@@ -73,8 +78,13 @@ export function simulatorAdapter(
       if (order.action.kind !== 'firmware_update') {
         throw new AdapterError('ADAPTER_ERROR', 'the simulator adapter does firmware updates only');
       }
+      const mac = macOf(order);
+      // An aborted install never starts, so it must not arm a fault that a later install would take.
+      signal.throwIfAborted();
       try {
-        await clinic.installFirmware(macOf(order), order.action.artifact.version, {
+        const fault = options.installFault?.(mac);
+        if (fault) clinic.failNextInstall(mac, fault);
+        await clinic.installFirmware(mac, order.action.artifact.version, {
           signal,
           onProgress: progress,
         });
