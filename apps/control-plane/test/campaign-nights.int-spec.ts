@@ -8,9 +8,10 @@
 // - the rest waits for the canary: nothing of wave 2 is released while the canary runs, all of New York's is after;
 // - a device in clinical use is deferred and goes to the next night, where it is updated;
 // - the Los Angeles agent is off at its window's opening and, started twenty minutes later, catches up inside it;
-// - every job ran inside its site's window, and succeeded only with the new firmware read back.
+// - every job ran inside its site's window, and succeeded only with the new firmware read back; then the campaign
+//   completes.
 // Campaign 2: the Los Angeles devices all fail (the simulator told to); past the abort threshold the campaign pauses
-// and releases nothing more.
+// (ABORT_THRESHOLD, with the figures) and releases nothing more.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -115,8 +116,12 @@ async function tickAt(instant: Date): Promise<string[]> {
   return result.dispatched.map((entry) => entry.jobId);
 }
 
-function writeControl(clinic: Clinic, control: Record<string, unknown>): void {
+/** Rewrites the agent's simulation control file and waits until the agent says it applied it. */
+async function writeControl(clinic: Clinic, control: Record<string, unknown>): Promise<void> {
+  const applied = () => clinic.agent.lines.filter((line) => line.msg === 'simulate control: applied').length;
+  const before = applied();
   writeFileSync(clinic.control, JSON.stringify(control));
+  await eventually(async () => applied() > before, 10_000);
 }
 
 async function jobsOf(campaignId: string): Promise<JobRow[]> {
@@ -316,7 +321,7 @@ describe('a campaign over two nights in two time zones', () => {
     expect(new Set(first)).toEqual(new Set(canaryJobs.map((job) => job.id)));
 
     // While the canary runs, wave 2 is held even where its window is open.
-    writeControl(newYork, { inClinicalUse: [inUse.mac] });
+    await writeControl(newYork, { inClinicalUse: [inUse.mac] });
     const wave2Ny = planned.filter((job) => job.wave > 0 && job.site_id === newYork.site.id);
     const due = new Date(Math.max(...wave2Ny.map((job) => job.planned_start.getTime())) + MINUTE);
     expect(
@@ -367,7 +372,7 @@ describe('a campaign over two nights in two time zones', () => {
     expect(rolled.state).toBe('planned');
     const nextNight = nextLocal(nyClose, 'America/New_York', '22:00');
     expect(rolled.planned_start.getTime()).toBeGreaterThanOrEqual(nextNight.getTime());
-    writeControl(newYork, {});
+    await writeControl(newYork, {});
     const fourth = await tickAt(new Date(rolled.planned_start.getTime() + MINUTE));
     expect(fourth).toEqual([rolled.id]);
     const [last] = await settled(campaignId, fourth);
@@ -381,6 +386,10 @@ describe('a campaign over two nights in two time zones', () => {
     expect(JSON.stringify(progress)).toContain('succeeded');
     const final = await jobsOf(campaignId);
     expect(final.map((job) => job.state)).toEqual(final.map(() => 'succeeded'));
+    // Every job done: the next tick completes the campaign.
+    const closing = await cp.app.get(PatchDispatcher).tick();
+    expect(closing.campaigns).toEqual([{ campaignId, decision: 'complete' }]);
+    expect((await expectOk(session.api.get(`/campaigns/${campaignId}`))).state).toBe('completed');
     // The devices themselves report the new firmware in the agents' inventories.
     await eventually(async () => {
       const listed = await expectOk(session.api.get(`/devices?limit=200`));
@@ -391,7 +400,7 @@ describe('a campaign over two nights in two time zones', () => {
 
   it('pauses when failures pass the abort threshold, and releases nothing more', async () => {
     // Every install in Los Angeles fails: the device reboots into its old firmware.
-    writeControl(losAngeles, { failureRate: 1, fault: 'fallback' });
+    await writeControl(losAngeles, { failureRate: 1, fault: 'fallback' });
     await expectOk(
       session.api.request('PUT', `/sites/${losAngeles.site.id}/maintenance-policy`, { maxConcurrentJobs: 1 }),
     );
@@ -435,11 +444,13 @@ describe('a campaign over two nights in two time zones', () => {
     // Two executed, both failed (100 % ≥ 50 %): the campaign pauses; the next tick releases nothing.
     expect(await tickAt(new Date(at.getTime() + 10 * MINUTE))).toEqual([]);
     const paused = await expectOk(session.api.get(`/campaigns/${campaignId}`));
-    expect(paused.state).toBe('paused');
-    expect(JSON.stringify(paused)).toContain('ABORT_THRESHOLD');
+    expect(paused).toMatchObject({
+      state: 'paused',
+      pauseReason: { code: 'ABORT_THRESHOLD', executed: 2, failed: 2, failurePercent: 100 },
+    });
     const rest = (await jobsOf(campaignId)).filter((job) => !released.includes(job.id));
     expect(rest.length).toBeGreaterThan(0);
     for (const job of rest) expect(job.state, job.id).toBe('planned');
-    writeControl(losAngeles, {});
+    await writeControl(losAngeles, {});
   }, 240_000);
 });
