@@ -11,6 +11,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareVersions } from '@medfleet/contracts';
 import { ownMosquitto, type OwnMosquitto } from '../support/mosquitto.js';
 import {
   AGENT,
@@ -49,20 +50,6 @@ function windowAroundNow(timeZone: string): { start: string; end: string } {
   );
   const at = (h: number) => `${String((h + 24) % 24).padStart(2, '0')}:00`;
   return { start: at(hour - 1), end: at(hour + 3) };
-}
-
-/** Dotted firmware versions compared part by part, numerically where both parts are numbers. */
-function compareVersions(a: string, b: string): number {
-  const left = a.split(/[.\-_+ ]/);
-  const right = b.split(/[.\-_+ ]/);
-  for (let index = 0; index < Math.max(left.length, right.length); index++) {
-    const x = left[index];
-    const y = right[index];
-    if (x === undefined || y === undefined) return x === undefined ? -1 : 1;
-    const order = /^\d+$/.test(x) && /^\d+$/.test(y) ? Number(x) - Number(y) : x.localeCompare(y, 'en');
-    if (order !== 0) return order;
-  }
-  return 0;
 }
 
 /** A version above every one given: the highest with `.1` appended. */

@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareVersions } from '@medfleet/contracts';
 import { DispatchClock } from '../src/modules/dispatch/dispatch-clock.js';
 import { PatchDispatcher } from '../src/modules/dispatch/patch-dispatch.job.js';
 import { enrollAgentProcess, type AgentProcess } from './support/edge-agent-process.js';
@@ -254,20 +255,6 @@ function sharedModel(): { vendor: string; model: string; items: DeviceRow[] } {
   if (!shared || atBoth(shared) === 0) throw new Error('the two simulated clinics share no model');
   const first = shared[0] as DeviceRow;
   return { vendor: first.vendor as string, model: first.model as string, items: shared };
-}
-
-/** Dotted firmware versions compared part by part, numerically where both parts are numbers. */
-function compareVersions(a: string, b: string): number {
-  const left = a.split(/[.\-_+ ]/);
-  const right = b.split(/[.\-_+ ]/);
-  for (let index = 0; index < Math.max(left.length, right.length); index++) {
-    const x = left[index];
-    const y = right[index];
-    if (x === undefined || y === undefined) return x === undefined ? -1 : 1;
-    const order = /^\d+$/.test(x) && /^\d+$/.test(y) ? Number(x) - Number(y) : x.localeCompare(y, 'en');
-    if (order !== 0) return order;
-  }
-  return 0;
 }
 
 /** A version above every one given: the highest with `.1` appended. */

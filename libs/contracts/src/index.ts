@@ -5,3 +5,4 @@ export * from './messages.js';
 export * from './enrollment.js';
 export * from './agent-config.js';
 export * from './work-order.js';
+export * from './firmware-version.js';

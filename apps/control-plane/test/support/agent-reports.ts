@@ -8,9 +8,13 @@ import {
   PROTOCOL_VERSION,
   encodeEnvelope,
   uplinkTopic,
+  type Envelope,
   type JobProgressBody,
 } from '@medfleet/contracts';
 import { eventually, expectOk, type EnrolledAgent, type TenantSession } from './tenant-session.js';
+
+/** One message's type and body, as the contract pairs them. */
+type Payload = Envelope extends infer E ? (E extends Envelope ? Pick<E, 'type' | 'body'> : never) : never;
 
 export class AgentReports {
   private readonly seqs = new Map<string, number>();
@@ -31,37 +35,38 @@ export class AgentReports {
   }
 
   /** Publishes one progress report; resolves to its seq (wait for its ack to know it was applied). */
-  async progress(agent: EnrolledAgent, body: JobProgressBody): Promise<number> {
-    const seq = this.nextSeq(agent);
-    const envelope = {
-      v: PROTOCOL_VERSION,
-      agentId: agent.identity.agentId,
-      seq,
-      sentAt: new Date().toISOString(),
-      type: MESSAGE_TYPES.jobProgress,
-      body,
-    };
-    await agent.publishRaw(uplinkTopic(agent.identity, 'jobs/progress'), encodeEnvelope(envelope));
-    return seq;
+  progress(agent: EnrolledAgent, body: JobProgressBody): Promise<number> {
+    return this.publish(agent, 'jobs/progress', { type: MESSAGE_TYPES.jobProgress, body });
   }
 
   /** Reports the agent's desired config applied, as the real agent does, and waits until the API says so. */
   async applyConfig(agent: EnrolledAgent): Promise<void> {
     const api = this.session.api;
     const stored = await expectOk(api.get(`/agents/${agent.identity.agentId}/config`));
+    const seq = await this.publish(agent, 'events', {
+      type: MESSAGE_TYPES.configApplied,
+      body: { version: stored.desiredVersion, appliedAt: new Date().toISOString() },
+    });
+    await agent.waitForAck(seq);
+    await eventually(
+      async () => (await expectOk(api.get(`/agents/${agent.identity.agentId}/config`))).state === 'applied',
+    );
+  }
+
+  private async publish(
+    agent: EnrolledAgent,
+    stream: 'events' | 'jobs/progress',
+    message: Payload,
+  ): Promise<number> {
     const seq = this.nextSeq(agent);
     const envelope = {
       v: PROTOCOL_VERSION,
       agentId: agent.identity.agentId,
       seq,
       sentAt: new Date().toISOString(),
-      type: MESSAGE_TYPES.configApplied,
-      body: { version: stored.desiredVersion, appliedAt: new Date().toISOString() },
-    };
-    await agent.publishRaw(uplinkTopic(agent.identity, 'events'), encodeEnvelope(envelope));
-    await agent.waitForAck(seq);
-    await eventually(
-      async () => (await expectOk(api.get(`/agents/${agent.identity.agentId}/config`))).state === 'applied',
-    );
+      ...message,
+    } as Envelope;
+    await agent.publishRaw(uplinkTopic(agent.identity, stream), encodeEnvelope(envelope));
+    return seq;
   }
 }
