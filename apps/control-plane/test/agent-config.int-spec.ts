@@ -168,6 +168,12 @@ describe('remote configuration', () => {
 
   it('refuses bad input with 400 and a code, before anything reaches the agent', async () => {
     const put = (body: unknown) => session.api.request('PUT', `/agents/${agent.agentId}/config`, body);
+    // At most 14 windows (none at all is a site closed to maintenance).
+    const tooManyWindows = Array.from({ length: 15 }, () => ({
+      days: ['mon'],
+      start: '22:00',
+      end: '05:00',
+    }));
     const cases: [unknown, string][] = [
       [{ inventoryIntervalSec: 60, healthIntervalSec: 0 }, 'VALIDATION_FAILED'],
       [{ inventoryIntervalSec: 60 }, 'VALIDATION_FAILED'],
@@ -178,7 +184,10 @@ describe('remote configuration', () => {
         'CONFIG_INVALID',
       ],
       [{ inventoryIntervalSec: 60, healthIntervalSec: 5, collectors: { inventory: true } }, 'CONFIG_INVALID'],
-      [{ inventoryIntervalSec: 60, healthIntervalSec: 5, maintenance: { windows: [] } }, 'CONFIG_INVALID'],
+      [
+        { inventoryIntervalSec: 60, healthIntervalSec: 5, maintenance: { windows: tooManyWindows } },
+        'CONFIG_INVALID',
+      ],
       [
         {
           inventoryIntervalSec: 60,
@@ -210,7 +219,7 @@ describe('remote configuration', () => {
     const invalid = await put({
       inventoryIntervalSec: 60,
       healthIntervalSec: 5,
-      maintenance: { windows: [] },
+      maintenance: { windows: tooManyWindows },
     });
     const otherZone = await put({
       inventoryIntervalSec: 60,

@@ -33,6 +33,25 @@ describe('agent config', () => {
     });
   });
 
+  it('accepts a site closed to maintenance, 24-hour windows and the blackouts that reach the site', () => {
+    const maintenance = {
+      timeZone: 'America/New_York',
+      windows: [{ days: ['sat' as const], start: '00:00', end: '00:00' }],
+      blackouts: [
+        {
+          kind: 'interval' as const,
+          id: 'freeze',
+          start: '2026-09-14T12:00:00Z',
+          end: '2026-09-17T12:00:00Z',
+        },
+        { kind: 'local-dates' as const, id: 'xmas', firstDate: '2026-12-24', lastDate: '2026-12-25' },
+      ],
+    };
+    expect(agentConfigSchema.parse(config({ maintenance })).maintenance).toEqual(maintenance);
+    const closed = { timeZone: 'UTC', windows: [] };
+    expect(agentConfigSchema.parse(config({ maintenance: closed })).maintenance).toEqual(closed);
+  });
+
   it.each([
     [{ version: 0 }, 'version'],
     [{ version: 1.5 }, 'version'],
@@ -47,14 +66,50 @@ describe('agent config', () => {
       { maintenance: { timeZone: '+05:00', windows: [{ days: ['mon'], start: '22:00', end: '05:00' }] } },
       'maintenance.timeZone',
     ],
-    [{ maintenance: { timeZone: 'UTC', windows: [] } }, 'maintenance.windows'],
+    [
+      {
+        maintenance: {
+          timeZone: 'UTC',
+          windows: Array.from({ length: 15 }, () => ({ days: ['mon'], start: '22:00', end: '05:00' })),
+        },
+      },
+      'maintenance.windows',
+    ],
     [
       { maintenance: { timeZone: 'UTC', windows: [{ days: ['mon'], start: '24:00', end: '05:00' }] } },
       'maintenance.windows.0.start',
     ],
     [
-      { maintenance: { timeZone: 'UTC', windows: [{ days: ['mon'], start: '22:00', end: '22:00' }] } },
-      'maintenance.windows.0',
+      {
+        maintenance: {
+          timeZone: 'UTC',
+          windows: [],
+          blackouts: [
+            { kind: 'interval', id: 'b', start: '2026-09-14T12:00:00Z', end: '2026-09-14T12:00:00Z' },
+          ],
+        },
+      },
+      'maintenance.blackouts.0',
+    ],
+    [
+      {
+        maintenance: {
+          timeZone: 'UTC',
+          windows: [],
+          blackouts: [{ kind: 'local-dates', id: 'b', firstDate: '2026-12-25', lastDate: '2026-12-24' }],
+        },
+      },
+      'maintenance.blackouts.0',
+    ],
+    [
+      {
+        maintenance: {
+          timeZone: 'UTC',
+          windows: [],
+          blackouts: [{ kind: 'holiday', id: 'b', firstDate: '2026-12-25', lastDate: '2026-12-25' }],
+        },
+      },
+      'maintenance.blackouts.0.kind',
     ],
     [
       { maintenance: { timeZone: 'UTC', windows: [{ days: ['mon', 'mon'], start: '1:00', end: '05:00' }] } },

@@ -28,23 +28,57 @@ export function isIanaTimeZone(value: string): boolean {
   return knownTimeZones.has(value);
 }
 
-/** A weekly window in the site's local time; `end` before `start` runs past midnight into the next day. */
-export const maintenanceWindowSchema = z
-  .strictObject({
-    days: z
-      .array(z.enum(WEEKDAYS))
-      .min(1)
-      .max(7)
-      .refine((days) => new Set(days).size === days.length, 'days must not repeat'),
-    start: z.string().regex(HH_MM, 'HH:MM, 24-hour'),
-    end: z.string().regex(HH_MM, 'HH:MM, 24-hour'),
-  })
-  .refine((window) => window.start !== window.end, 'a window needs end different from start');
+/**
+ * A weekly window in the site's local time, opening on each of `days`; `end` before `start` runs past midnight
+ * into the next day, `end` equal to `start` is 24 hours (as in a site's maintenance policy).
+ */
+export const maintenanceWindowSchema = z.strictObject({
+  days: z
+    .array(z.enum(WEEKDAYS))
+    .min(1)
+    .max(7)
+    .refine((days) => new Set(days).size === days.length, 'days must not repeat'),
+  start: z.string().regex(HH_MM, 'HH:MM, 24-hour'),
+  end: z.string().regex(HH_MM, 'HH:MM, 24-hour'),
+});
 export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>;
+
+const LOCAL_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const blackoutId = z.string().min(1).max(64);
+
+/**
+ * A blackout that reaches the site (its own, its county's, its organization's): an absolute interval, or whole
+ * local nights (every window opening on a date from `firstDate` to `lastDate`). No work runs in one.
+ */
+export const policyBlackoutSchema = z.discriminatedUnion('kind', [
+  z
+    .strictObject({
+      kind: z.literal('interval'),
+      id: blackoutId,
+      start: z.iso.datetime({ offset: true }),
+      /** Exclusive. */
+      end: z.iso.datetime({ offset: true }),
+    })
+    .refine((blackout) => Date.parse(blackout.end) > Date.parse(blackout.start), 'end must be after start'),
+  z
+    .strictObject({
+      kind: z.literal('local-dates'),
+      id: blackoutId,
+      firstDate: z.string().regex(LOCAL_DATE, 'YYYY-MM-DD'),
+      lastDate: z.string().regex(LOCAL_DATE, 'YYYY-MM-DD'),
+    })
+    .refine((blackout) => blackout.lastDate >= blackout.firstDate, 'lastDate must not be before firstDate'),
+]);
+export type PolicyBlackout = z.infer<typeof policyBlackoutSchema>;
+
+/** Most blackouts a policy copy carries (the control plane sends those not yet over, soonest first). */
+export const MAX_POLICY_BLACKOUTS = 200;
 
 export const maintenancePolicySchema = z.strictObject({
   timeZone: z.string().max(64).refine(isIanaTimeZone, 'must be an IANA time zone such as America/New_York'),
-  windows: z.array(maintenanceWindowSchema).min(1).max(14),
+  /** None at all (a site closed to maintenance) refuses every job. */
+  windows: z.array(maintenanceWindowSchema).max(14),
+  blackouts: z.array(policyBlackoutSchema).max(MAX_POLICY_BLACKOUTS).optional(),
 });
 export type MaintenancePolicy = z.infer<typeof maintenancePolicySchema>;
 

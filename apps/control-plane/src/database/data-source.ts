@@ -9,6 +9,7 @@ import { AgentHealth1764720500000 } from './migrations/1764720500000-agent-healt
 import { Campaigns1764720600000 } from './migrations/1764720600000-campaigns.js';
 import { Dispatch1764720700000 } from './migrations/1764720700000-dispatch.js';
 import { CampaignGates1764720800000 } from './migrations/1764720800000-campaign-gates.js';
+import { AgentPolicyCopy1764720900000 } from './migrations/1764720900000-agent-policy-copy.js';
 
 export const MIGRATIONS = [
   Foundation1764720000000,
@@ -20,6 +21,7 @@ export const MIGRATIONS = [
   Campaigns1764720600000,
   Dispatch1764720700000,
   CampaignGates1764720800000,
+  AgentPolicyCopy1764720900000,
 ];
 
 export interface DatabaseTarget {

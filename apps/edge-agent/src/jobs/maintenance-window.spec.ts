@@ -44,4 +44,31 @@ describe("the agent's own window check", () => {
     // Sunday night opening (8 November 18:00) runs into Monday 07:00.
     expect(ownWindowAt(policy, at('2026-11-09T11:30:00Z'))?.endMs).toBe(at('2026-11-09T12:00:00Z'));
   });
+
+  it('refuses work inside the blackouts its copy carries: a freeze cuts the night, a holiday removes it', () => {
+    const frozen: MaintenancePolicy = {
+      ...newYork,
+      blackouts: [
+        { kind: 'interval', id: 'freeze', start: '2026-11-04T05:00:00Z', end: '2026-11-04T07:00:00Z' },
+        { kind: 'local-dates', id: 'thanksgiving', firstDate: '2026-11-26', lastDate: '2026-11-26' },
+      ],
+    };
+    // Before the freeze the window piece ends where it begins; inside it, no window; after it, the rest.
+    expect(ownWindowAt(frozen, at('2026-11-04T04:00:00Z'))).toEqual({
+      startMs: at('2026-11-04T03:00:00Z'),
+      endMs: at('2026-11-04T05:00:00Z'),
+    });
+    expect(ownWindowAt(frozen, at('2026-11-04T06:00:00Z'))).toBeNull();
+    expect(ownWindowAt(frozen, at('2026-11-04T08:00:00Z'))).toEqual({
+      startMs: at('2026-11-04T07:00:00Z'),
+      endMs: at('2026-11-04T10:00:00Z'),
+    });
+    // The night opening on Thanksgiving (22:00 EST, 26 November) is gone; the one before is not.
+    expect(ownWindowAt(frozen, at('2026-11-27T04:00:00Z'))).toBeNull();
+    expect(ownWindowAt(frozen, at('2026-11-26T04:00:00Z'))).not.toBeNull();
+  });
+
+  it('refuses everything when the site has no window at all', () => {
+    expect(ownWindowAt({ timeZone: 'America/New_York', windows: [] }, at('2026-11-04T04:00:00Z'))).toBeNull();
+  });
 });

@@ -1,9 +1,9 @@
 /**
- * The agent's own window check: is an instant inside its site's maintenance window, by the policy copy its
- * config carries? The window math is `@medfleet/scheduling`'s (DST-correct, the same the planner uses).
+ * The agent's own window check: is an instant inside its site's maintenance window and outside every blackout, by
+ * the policy copy its config carries? The window math is `@medfleet/scheduling`'s (DST-correct, the same the planner uses).
  */
 import type { MaintenancePolicy } from '@medfleet/contracts';
-import { windowAt, type MaintenanceSite, type Weekday } from '@medfleet/scheduling';
+import { windowAt, type Blackout, type MaintenanceSite, type Weekday } from '@medfleet/scheduling';
 
 const SCHEDULING_WEEKDAYS: readonly Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 
@@ -39,11 +39,16 @@ function sitesOf(policy: MaintenancePolicy): MaintenanceSite[] {
   return sites;
 }
 
-/** The window containing `instant` (the one ending last if windows overlap), or null. */
+/**
+ * The window containing `instant` (the one ending last if windows overlap), cut by the copy's blackouts (the
+ * site's own, its county's and its organization's), or null: no work then.
+ */
 export function ownWindowAt(policy: MaintenancePolicy, instant: number): OwnWindow | null {
   let found: OwnWindow | null = null;
+  // The copy's blackouts have the library's shape: intervals and local nights, by id.
+  const blackouts: readonly Blackout[] = policy.blackouts ?? [];
   for (const site of sitesOf(policy)) {
-    const window = windowAt(site, instant);
+    const window = windowAt(site, instant, blackouts);
     if (window && (!found || window.endMs > found.endMs))
       found = { startMs: window.startMs, endMs: window.endMs };
   }

@@ -3,6 +3,7 @@
  * contract, audited), published retained on the agent's `cmd/config`, and shown with what the agent
  * answered (applied, or rejected with its reason).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import {
   agentConfigSchema,
@@ -10,8 +11,10 @@ import {
   type AgentAddress,
   type AgentConfigBody,
   type ConfigRejectReason,
+  type MaintenancePolicy,
   type WorkOrderKey,
 } from '@medfleet/contracts';
+import type { PlanSite } from '@medfleet/scheduling';
 import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
@@ -23,7 +26,9 @@ import { principalActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { WorkOrderKeyService } from '../dispatch/work-order-key.service.js';
 import { AgentConfigPublisher } from '../ingest/agent-config.publisher.js';
+import { MaintenanceService } from '../maintenance/maintenance.service.js';
 import { SiteEntity } from '../sites/site.entity.js';
+import { policyCopy } from './policy-copy.js';
 
 export const CONFIG_INVALID = 'CONFIG_INVALID';
 export const AGENT_NOT_CONFIGURABLE = 'AGENT_NOT_CONFIGURABLE';
@@ -57,6 +62,7 @@ export class AgentConfigService {
     private readonly publisher: AgentConfigPublisher,
     private readonly audit: AuditService,
     private readonly keys: WorkOrderKeyService,
+    private readonly maintenance: MaintenanceService,
   ) {}
 
   get(auth: Principal, agentId: string): Promise<AgentConfigView> {
@@ -94,17 +100,23 @@ export class AgentConfigService {
         ]);
       }
       const previous = await this.current(tx, agent);
+      // The copy of the site's policy, unless the change names one of its own (kept until the site's changes).
+      const copy = await this.siteCopy(tx, agent);
+      await this.markPolicy(tx, agent, copy.rev);
       const config = validConfig({
         version: agent.desiredConfigVersion + 1,
         inventoryIntervalSec: dto.inventoryIntervalSec,
         healthIntervalSec: dto.healthIntervalSec,
         collectors: dto.collectors ?? { inventory: { enabled: true } },
-        maintenance: {
-          // Anything else given is left in, so the contract's strict check names it.
-          ...omit(dto.maintenance ?? {}, ['windows', 'timeZone']),
-          timeZone: site.timeZone,
-          windows: dto.maintenance?.['windows'] ?? defaultMaintenancePolicy(site.timeZone).windows,
-        },
+        maintenance:
+          dto.maintenance === undefined
+            ? copy.copy
+            : {
+                // Anything else given is left in, so the contract's strict check names it.
+                ...omit(dto.maintenance, ['windows', 'timeZone']),
+                timeZone: site.timeZone,
+                windows: dto.maintenance['windows'] ?? defaultMaintenancePolicy(site.timeZone).windows,
+              },
         workOrderKeys: [workOrderKey],
       });
       await this.configs.insertDesired(tx, key, config);
@@ -129,27 +141,37 @@ export class AgentConfigService {
   }
 
   /**
-   * Gives every approved, unrevoked agent of the tenant whose desired config lacks `workOrderKey` a new config
-   * version carrying it (the rest unchanged), audited; publishes them after the commit. Resolves to the agents
-   * given a new version. Agents whose row is locked (a message being committed) are left for the next pass.
+   * Gives every approved, unrevoked agent of the tenant whose desired config lacks `workOrderKey`, or whose copy of
+   * its site's maintenance policy is behind the site's (`maintenance_rev`), one new config version carrying both
+   * (the rest unchanged), audited; publishes them after the commit. Resolves to the agents given a new version.
+   * Agents whose row is locked (a message being committed) are left for the next pass.
    */
-  async distributeWorkOrderKey(tenantId: string, workOrderKey: WorkOrderKey): Promise<AgentAddress[]> {
+  async refreshConfigs(tenantId: string, workOrderKey: WorkOrderKey): Promise<AgentAddress[]> {
     const scope = { organizationId: null, tenantIds: [tenantId] };
     const updated = await this.tenantDb.run(scope, async (tx) => {
       const rows = (await tx.db.query(
-        `SELECT id, site_id FROM agents
-          WHERE tenant_id = $1 AND tenant_id = ANY($2::uuid[]) AND revoked_at IS NULL AND approval_state = 'approved'
-            AND work_order_key_id IS DISTINCT FROM $3
-          ORDER BY id FOR UPDATE SKIP LOCKED`,
+        `SELECT a.id, a.site_id, a.work_order_key_id IS DISTINCT FROM $3 AS key_stale,
+                a.maintenance_rev IS DISTINCT FROM s.maintenance_rev AS policy_stale
+           FROM agents a JOIN sites s ON s.tenant_id = a.tenant_id AND s.id = a.site_id
+          WHERE a.tenant_id = $1 AND a.tenant_id = ANY($2::uuid[]) AND a.revoked_at IS NULL
+            AND a.approval_state = 'approved'
+            AND (a.work_order_key_id IS DISTINCT FROM $3 OR a.maintenance_rev IS DISTINCT FROM s.maintenance_rev)
+          ORDER BY a.id FOR UPDATE OF a SKIP LOCKED`,
         [tenantId, tx.tenantIds, workOrderKey.keyId],
-      )) as { id: string; site_id: string }[];
+      )) as { id: string; site_id: string; key_stale: boolean; policy_stale: boolean }[];
       const addresses: AgentAddress[] = [];
       for (const row of rows) {
         const agent = (await this.agents.find(tx, row.id)) as AgentEntity;
         const previous = await this.current(tx, agent);
+        const site = await this.siteCopy(tx, agent);
+        const maintenance = row.policy_stale ? site.copy : previous.maintenance;
+        await this.markPolicy(tx, agent, site.rev);
+        // Stored as jsonb, the previous copy's keys come back in another order: compared as values.
+        if (!row.key_stale && isDeepStrictEqual(maintenance, previous.maintenance)) continue;
         const config = validConfig({
           ...previous,
           version: agent.desiredConfigVersion + 1,
+          maintenance,
           workOrderKeys: [workOrderKey],
         });
         await this.configs.insertDesired(tx, { tenantId, agentId: agent.id }, config);
@@ -161,7 +183,13 @@ export class AgentConfigService {
           target: { type: 'agent', id: agent.id },
           before: previous,
           after: config,
-          details: { reason: 'work-order key', keyId: workOrderKey.keyId },
+          details: {
+            reasons: [
+              ...(row.key_stale ? ['work-order key'] : []),
+              ...(row.policy_stale ? ['site maintenance policy'] : []),
+            ],
+            keyId: workOrderKey.keyId,
+          },
         });
         addresses.push({ tenantId, siteId: row.site_id, agentId: row.id });
       }
@@ -169,6 +197,31 @@ export class AgentConfigService {
     });
     for (const address of updated) await this.publisher.publish(address);
     return updated;
+  }
+
+  /** The agent's site as its policy copy (policy, blackouts reaching it) and the revision it was made from. */
+  private async siteCopy(
+    tx: TenantTx,
+    agent: AgentEntity,
+  ): Promise<{ copy: MaintenancePolicy; rev: string }> {
+    const rows = (await tx.db.query(
+      `SELECT id, county, time_zone, maintenance_rev::text AS rev FROM sites WHERE tenant_id = $1 AND id = $2`,
+      [agent.tenantId, agent.siteId],
+    )) as { id: string; county: string | null; time_zone: string; rev: string }[];
+    const row = rows[0];
+    if (!row) throw new Error(`site ${agent.siteId} of agent ${agent.id} not found`);
+    const [site] = await this.maintenance.planSites(tx, [
+      { tenantId: agent.tenantId, id: row.id, county: row.county, timeZone: row.time_zone },
+    ]);
+    return { copy: policyCopy(site as PlanSite, Date.now()), rev: row.rev };
+  }
+
+  private async markPolicy(tx: TenantTx, agent: AgentEntity, rev: string): Promise<void> {
+    await tx.db.query(`UPDATE agents SET maintenance_rev = $3 WHERE tenant_id = $1 AND id = $2`, [
+      agent.tenantId,
+      agent.id,
+      rev,
+    ]);
   }
 
   private async markKey(tx: TenantTx, agent: AgentEntity, workOrderKey: WorkOrderKey): Promise<void> {

@@ -64,12 +64,16 @@ export class DispatchRepository {
     return rows.map((row) => row.tenant_id);
   }
 
-  /** Tenants with approved, unrevoked agents whose desired config does not carry the signing key. */
-  async tenantsWithoutKey(db: EntityManager, keyId: string): Promise<string[]> {
+  /**
+   * Tenants with approved, unrevoked agents whose desired config does not carry the signing key, or whose copy of
+   * the site's maintenance policy is behind the site's revision.
+   */
+  async tenantsWithStaleConfig(db: EntityManager, keyId: string): Promise<string[]> {
     await db.query(`SELECT set_config('medfleet.dispatch_scan', 'on', true)`);
     const rows = (await db.query(
-      `SELECT DISTINCT tenant_id FROM agents
-        WHERE revoked_at IS NULL AND approval_state = 'approved' AND work_order_key_id IS DISTINCT FROM $1`,
+      `SELECT DISTINCT a.tenant_id FROM agents a JOIN sites s ON s.tenant_id = a.tenant_id AND s.id = a.site_id
+        WHERE a.revoked_at IS NULL AND a.approval_state = 'approved'
+          AND (a.work_order_key_id IS DISTINCT FROM $1 OR a.maintenance_rev IS DISTINCT FROM s.maintenance_rev)`,
       [keyId],
     )) as { tenant_id: string }[];
     return rows.map((row) => row.tenant_id);

@@ -1,6 +1,7 @@
 /**
  * The dispatcher: every DISPATCH_INTERVAL_SEC (and whenever a test calls `tick`), it
- * 1. gives agents that lack it the work-order signing key (a new config version on `cmd/config`);
+ * 1. gives agents that lack it the work-order signing key, and agents whose site's maintenance policy or blackouts
+ *    changed a new copy of them (one new config version on `cmd/config`);
  * 2. decides about each running campaign from its jobs (`decideGate`): pauses it at the abort threshold or at a
  *    wave's failed gate, releases the next wave once the one before passed (and soaked), completes it when the
  *    last wave is done; every decision is audited as the system's;
@@ -52,7 +53,8 @@ export interface TickResult {
   dispatched: { jobId: string; agentId: string; attempt: number }[];
   moved: number;
   held: number;
-  keysGiven: number;
+  /** Agents given a new config version: the signing key, or a new copy of their site's maintenance policy. */
+  configsGiven: number;
   /** Campaign decisions of this tick: waves released, campaigns paused (with the reason) or completed. */
   campaigns: {
     campaignId: string;
@@ -111,15 +113,15 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
   async tick(): Promise<TickResult> {
     const now = this.clock.now();
     const key = await this.keys.signingKey();
-    const result: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0, campaigns: [] };
+    const result: TickResult = { dispatched: [], moved: 0, held: 0, configsGiven: 0, campaigns: [] };
 
-    const keyless = await this.tenantDb.unscoped((db) => this.repository.tenantsWithoutKey(db, key.keyId));
-    for (const tenantId of keyless) {
+    const stale = await this.tenantDb.unscoped((db) => this.repository.tenantsWithStaleConfig(db, key.keyId));
+    for (const tenantId of stale) {
       try {
-        result.keysGiven += (await this.agentConfigs.distributeWorkOrderKey(tenantId, key.publicKey)).length;
+        result.configsGiven += (await this.agentConfigs.refreshConfigs(tenantId, key.publicKey)).length;
       } catch (error) {
         // One tenant's trouble holds back only that tenant; the next tick tries again.
-        this.logger.error({ msg: 'work-order key not given', tenantId, err: String(error) });
+        this.logger.error({ msg: 'agent configs not refreshed', tenantId, err: String(error) });
       }
     }
 
@@ -140,7 +142,7 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
     for (const tenantId of tenants) {
       let outgoing: Outgoing[];
       // Counted apart and added once the transaction committed.
-      const counted: TickResult = { dispatched: [], moved: 0, held: 0, keysGiven: 0, campaigns: [] };
+      const counted: TickResult = { dispatched: [], moved: 0, held: 0, configsGiven: 0, campaigns: [] };
       try {
         outgoing = await this.tenantDb.run({ organizationId: null, tenantIds: [tenantId] }, (tx) =>
           this.dispatchTenant(tx, tenantId, now, key, counted),
