@@ -36,6 +36,8 @@ let reports: AgentReports;
 let gatedSite: SiteRecord;
 let abortSite: SiteRecord;
 let frozenSite: SiteRecord;
+let slowSite: SiteRecord;
+let slowAgent: EnrolledAgent;
 let gatedAgent: EnrolledAgent;
 let abortAgent: EnrolledAgent;
 let frozenAgent: EnrolledAgent;
@@ -150,13 +152,18 @@ beforeAll(async () => {
   gatedAgent = await enrollWith(gatedSite, 1, 10);
   abortAgent = await enrollWith(abortSite, 101, 6);
   frozenAgent = await enrollWith(frozenSite, 201, 4);
+  slowSite = await practice.createSite({ timeZone: 'America/New_York', county: 'Collier' });
+  await expectOk(
+    practice.api.request('PUT', `/sites/${slowSite.id}/maintenance-policy`, { maxConcurrentJobs: 10 }),
+  );
+  slowAgent = await enrollWith(slowSite, 301, 3);
   // The agents receive the signing key in a new config and report it applied: orders may go to them.
   await cp.app.get(PatchDispatcher).tick();
-  for (const agent of [gatedAgent, abortAgent, frozenAgent]) await reports.applyConfig(agent);
+  for (const agent of [gatedAgent, abortAgent, frozenAgent, slowAgent]) await reports.applyConfig(agent);
 }, 120_000);
 
 afterAll(async () => {
-  for (const agent of [gatedAgent, abortAgent, frozenAgent]) await agent?.close();
+  for (const agent of [gatedAgent, abortAgent, frozenAgent, slowAgent]) await agent?.close();
   await owner?.end();
   await cp?.stop();
 });
@@ -233,7 +240,7 @@ describe('a canary, then percentages, each gated on its success rate', () => {
     expect((await jobsOf(campaignId)).filter((job) => job.state === 'dispatched')).toHaveLength(0);
   });
 
-  it('moves the held wave to the next window without counting a rollover', async () => {
+  it('moves the held wave of the paused campaign to the next window without counting a rollover', async () => {
     const before = (await jobsOf(campaignId)).filter((job) => job.wave === 2);
     const windowEnd = Math.max(...before.map((job) => job.window_end.getTime()));
     setClock(new Date(windowEnd + MINUTE));
@@ -247,7 +254,7 @@ describe('a canary, then percentages, each gated on its success rate', () => {
       `SELECT DISTINCT reason FROM patch_job_events WHERE job_id = ANY($1::uuid[])`,
       [after.map((job) => job.id)],
     );
-    expect(events.rows).toEqual([{ reason: 'WAVE_NOT_RELEASED' }]);
+    expect(events.rows).toEqual([{ reason: 'CAMPAIGN_PAUSED' }]);
   });
 
   it('an operator resuming overrides the gate: the next wave goes out, and the campaign completes', async () => {
@@ -413,5 +420,41 @@ describe('a freeze declared after the plan', () => {
     for (const job of sent) {
       expect(await deadline(job.id)).toEqual(new Date(job.window_end.getTime() - 300_000));
     }
+  });
+});
+
+describe('a canary that never reports', () => {
+  it('times out at the window end, and the wave behind it moves to the next night uncounted', async () => {
+    const listed = await expectOk(practice.api.get(`/devices?siteId=${slowSite.id}&limit=500`));
+    const canary = listed.items.map((item: { id: string }) => item.id).sort()[0];
+    const campaignId = await startCampaign({
+      siteIds: [slowSite.id],
+      waves: [{ canaryDeviceIds: [canary] }, { percent: 100 }],
+      abort: { failurePercent: 90, minExecuted: 100 },
+    });
+    const jobs = await jobsOf(campaignId);
+    setClock(new Date(Math.max(...jobs.map((job) => job.window_start.getTime())) + MINUTE));
+    await tickTwice();
+    expect((await jobsOf(campaignId)).map((job) => job.state)).toEqual(['dispatched', 'planned', 'planned']);
+    const windowEnd = Math.max(...jobs.map((job) => job.window_end.getTime()));
+    setClock(new Date(windowEnd + MINUTE));
+    await tickTwice();
+    const after = await jobsOf(campaignId);
+    expect(after.map((job) => [job.wave, job.state, job.rollovers])).toEqual([
+      [0, 'planned', 1],
+      [1, 'planned', 0],
+      [1, 'planned', 0],
+    ]);
+    for (const job of after) expect(job.window_start.getTime()).toBeGreaterThan(windowEnd);
+    const reasons = await owner.query(
+      `SELECT j.wave, e.reason FROM patch_job_events e JOIN patch_jobs j ON j.id = e.job_id
+        WHERE j.campaign_id = $1 AND e.state = 'deferred' ORDER BY j.wave`,
+      [campaignId],
+    );
+    expect(reasons.rows).toEqual([
+      { wave: 0, reason: 'TIMEOUT' },
+      { wave: 1, reason: 'WAVE_NOT_RELEASED' },
+      { wave: 1, reason: 'WAVE_NOT_RELEASED' },
+    ]);
   });
 });

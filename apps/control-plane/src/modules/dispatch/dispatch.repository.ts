@@ -33,6 +33,8 @@ export interface JobToMove {
   plannedEnd: Date;
   /** Its wave was not released yet. */
   gated: boolean;
+  /** Its campaign is paused (by an operator, a gate or the abort threshold). */
+  paused: boolean;
   catchUp: { mode: 'same-window' | 'next-window' | 'hold'; maxRollovers?: number };
 }
 
@@ -120,7 +122,7 @@ export class DispatchRepository {
   private async lockJobsToMove(tx: TenantTx, condition: string, params: unknown[]): Promise<JobToMove[]> {
     const rows = (await tx.db.query(
       `SELECT j.id, j.state, j.attempt, j.wave, j.rollovers, j.planned_start, j.planned_end, c.catch_up,
-              j.wave > c.released_wave AS gated
+              j.wave > c.released_wave AS gated, c.state = 'paused' AS paused
          FROM patch_jobs j JOIN campaigns c ON c.id = j.campaign_id AND c.state IN ('running', 'paused')
         WHERE j.tenant_id = $1 AND j.site_id = $2 AND (${condition})
         ORDER BY j.wave, j.planned_start, j.id
@@ -136,6 +138,7 @@ export class DispatchRepository {
       planned_end: Date;
       catch_up: JobToMove['catchUp'];
       gated: boolean;
+      paused: boolean;
     }[];
     return rows.map((row) => ({
       id: row.id,
@@ -146,6 +149,7 @@ export class DispatchRepository {
       plannedStart: row.planned_start,
       plannedEnd: row.planned_end,
       gated: row.gated,
+      paused: row.paused,
       catchUp: row.catch_up,
     }));
   }

@@ -317,7 +317,9 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
       jobs.map((job) => job.id),
     );
     for (const job of jobs) {
-      const cause = blackout || job.gated ? 'held' : job.state === 'planned' ? 'missed' : 'deferred';
+      // Held back by the control plane (a blackout, a wave not released, a paused campaign): not the job's fault.
+      const held = blackout !== undefined || (job.state === 'planned' && (job.gated || job.paused));
+      const cause = held ? 'held' : job.state === 'planned' ? 'missed' : 'deferred';
       const moved = rolloverJob({
         site,
         now: now.getTime(),
@@ -341,7 +343,7 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
           attempt,
           state: 'deferred',
           reason: blackout ?? moveReason(job),
-          detail: `was ${job.state}${job.gated ? ' (wave not released)' : ''}; rolled over to the window opening ${new Date(moved.job.windowStartMs).toISOString()}`,
+          detail: `was ${job.state}; rolled over to the window opening ${new Date(moved.job.windowStartMs).toISOString()}`,
           occurredAt: now,
         });
         result.moved += 1;
@@ -428,14 +430,15 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
 }
 
 /**
- * Why a job moves: the agent deferred it; its wave was not released while its window was open; its window ended
- * before it was dispatched; or it was dispatched and no result came back by the window's end (a stuck job: agent
- * offline or silent), which times out and runs again later.
+ * Why a job moves: the agent deferred it; its campaign was paused, or its wave not released, while its window was
+ * open; its window ended before it was dispatched; or it was dispatched and no result came back by the window's
+ * end (a stuck job: agent offline or silent), which times out and runs again later.
  */
-function moveReason(job: { state: string; gated: boolean }): string {
+function moveReason(job: { state: string; gated: boolean; paused: boolean }): string {
   if (job.state === 'deferred') return 'DEFERRED';
-  if (job.gated) return 'WAVE_NOT_RELEASED';
-  return job.state === 'planned' ? 'WINDOW_ENDED' : 'TIMEOUT';
+  if (job.state !== 'planned') return 'TIMEOUT';
+  if (job.paused) return 'CAMPAIGN_PAUSED';
+  return job.gated ? 'WAVE_NOT_RELEASED' : 'WINDOW_ENDED';
 }
 
 /** What the agent does: the campaign's artifact as a firmware update, or its procedure as a checklist. */
