@@ -458,3 +458,73 @@ describe('a canary that never reports', () => {
     ]);
   });
 });
+
+describe('jobs held for an operator', () => {
+  it('are put back in the plan or cancelled through the API, and the campaign completes without the cancelled', async () => {
+    const campaignId = await startCampaign({
+      siteIds: [slowSite.id],
+      waves: [{ percent: 100 }],
+      abort: { failurePercent: 90, minExecuted: 100 },
+      catchUp: { mode: 'hold' },
+    });
+    const jobs = await jobsOf(campaignId);
+    const opens = Math.max(...jobs.map((job) => job.window_start.getTime()));
+    setClock(new Date(opens + MINUTE));
+    await tickTwice();
+    const [inUse, done, silent] = (await jobsOf(campaignId)) as [JobRow, JobRow, JobRow];
+    expect([inUse.state, done.state, silent.state]).toEqual(['dispatched', 'dispatched', 'dispatched']);
+    const base = (job: JobRow) => ({ jobId: job.id, campaignId, attempt: 1, at: new Date().toISOString() });
+    await reports.progress(slowAgent, {
+      ...base(inUse),
+      state: 'deferred',
+      reason: 'IN_CLINICAL_USE',
+      step: 'precheck',
+      detail: 'the device reports it is in clinical use',
+    });
+    await finish(slowAgent, campaignId, [done], () => 'succeeded');
+    // The campaign holds deferred jobs for an operator.
+    await tickTwice();
+    const held = await expectOk(practice.api.get(`/patch-jobs/${inUse.id}`));
+    expect(held).toMatchObject({ state: 'deferred', result: { unplaced: { reason: 'HELD_FOR_OPERATOR' } } });
+
+    const refused = [
+      [await practice.api.post(`/patch-jobs/${done.id}/retry`), 'JOB_NOT_HELD'],
+      [await practice.api.post(`/patch-jobs/${silent.id}/cancel`, {}), 'JOB_NOT_CANCELLABLE'],
+      [await practice.api.post(`/patch-jobs/${done.id}/cancel`, {}), 'JOB_NOT_CANCELLABLE'],
+    ] as const;
+    for (const [response, code] of refused) {
+      expect([response.status, response.body.error.code]).toEqual([409, code]);
+    }
+
+    const retried = await expectOk(practice.api.post(`/patch-jobs/${inUse.id}/retry`));
+    expect(retried).toMatchObject({ state: 'planned', rollovers: 0 });
+    expect(retried.result?.unplaced).toBeUndefined();
+    const history = await expectOk(practice.api.get(`/patch-jobs/${inUse.id}/history`));
+    expect(history.items.at(-1)).toMatchObject({
+      source: 'technician',
+      state: 'planned',
+      reason: 'OPERATOR_RETRY',
+    });
+    setClock(new Date(Date.parse(retried.planned.startUtc) + MINUTE));
+    await tickTwice();
+    const again = (await jobsOf(campaignId)).find((job) => job.id === inUse.id) as JobRow;
+    expect(again).toMatchObject({ state: 'dispatched', attempt: 2 });
+    await finish(slowAgent, campaignId, [again], () => 'succeeded');
+
+    // The silent job times out at the window end and is held too; the operator cancels it.
+    setClock(new Date(silent.window_end.getTime() + MINUTE));
+    await tickTwice();
+    expect((await jobsOf(campaignId)).find((job) => job.id === silent.id)?.state).toBe('deferred');
+    const cancelled = await expectOk(
+      practice.api.post(`/patch-jobs/${silent.id}/cancel`, { note: 'The pump went back to the vendor' }),
+    );
+    expect(cancelled).toMatchObject({ state: 'cancelled' });
+    const [entry] = (await auditEntries(practice.api, 'action=patch_job.cancel')).filter(
+      (each) => each.target?.id === silent.id,
+    );
+    expect(entry).toMatchObject({ details: { note: 'The pump went back to the vendor' } });
+
+    const results = await tickTwice();
+    expect(results.flatMap((result) => result.campaigns)).toEqual([{ campaignId, decision: 'complete' }]);
+  });
+});

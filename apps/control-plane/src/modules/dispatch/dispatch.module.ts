@@ -11,6 +11,6 @@ import { WorkOrderKeyModule } from './work-order-key.module.js';
 @Module({
   imports: [IngestModule, AgentConfigModule, MaintenanceModule, WorkOrderKeyModule],
   providers: [DispatchClock, DispatchRepository, CampaignGateRepository, PatchDispatcher],
-  exports: [DispatchClock, PatchDispatcher],
+  exports: [DispatchClock, DispatchRepository, PatchDispatcher],
 })
 export class DispatchModule {}

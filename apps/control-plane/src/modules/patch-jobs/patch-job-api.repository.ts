@@ -65,6 +65,25 @@ export interface LockedJob {
   attempt: number;
 }
 
+/** A job as locked for an operator's action (retry, cancel): what decides it, and where it runs. */
+export interface OperatorJob {
+  tenantId: string;
+  id: string;
+  state: PatchJobState;
+  attempt: number;
+  wave: number;
+  rollovers: number;
+  plannedStart: Date;
+  plannedEnd: Date;
+  /** Deferred and held for an operator (no slot under the campaign's catch-up policy). */
+  held: boolean;
+  heldReason: string | null;
+  campaignState: string;
+  siteId: string;
+  county: string | null;
+  timeZone: string;
+}
+
 export interface JobEventRow {
   id: number;
   attempt: number;
@@ -164,6 +183,82 @@ export class PatchJobApiRepository {
       [tx.tenantIds, id],
     )) as LockedJob[];
     return rows[0] ?? null;
+  }
+
+  /** Locks a job for an operator's action; the campaign and site are read with it. */
+  async lockForOperator(tx: TenantTx, id: string): Promise<OperatorJob | null> {
+    const rows = (await tx.db.query(
+      `SELECT j.tenant_id AS "tenantId", j.id, j.state::text AS state, j.attempt, j.wave, j.rollovers,
+              j.planned_start AS "plannedStart", j.planned_end AS "plannedEnd",
+              coalesce(j.result ? 'unplaced', false) AS held, j.result->'unplaced'->>'reason' AS "heldReason",
+              c.state AS "campaignState", s.id AS "siteId", s.county, s.time_zone AS "timeZone"
+         FROM patch_jobs j
+         JOIN campaigns c ON c.id = j.campaign_id
+         JOIN sites s ON s.tenant_id = j.tenant_id AND s.id = j.site_id
+        WHERE j.tenant_id = ANY ($1::uuid[]) AND j.id = $2
+        FOR UPDATE OF j`,
+      [tx.tenantIds, id],
+    )) as OperatorJob[];
+    return rows[0] ?? null;
+  }
+
+  /** Puts a held job back in the plan at the slot found for it; its history says who did. */
+  async replan(
+    tx: TenantTx,
+    job: OperatorJob,
+    slot: {
+      windowLocalDate: string;
+      startMs: number;
+      endMs: number;
+      windowStartMs: number;
+      windowEndMs: number;
+    },
+    by: string,
+    at: Date,
+  ): Promise<void> {
+    await tx.db.query(
+      `UPDATE patch_jobs
+          SET state = 'planned', state_changed_at = $8, window_local_date = $3, planned_start = $4, planned_end = $5,
+              window_start = $6, window_end = $7, deadline = NULL, result = result - 'unplaced'
+        WHERE tenant_id = $1 AND id = $2`,
+      [
+        job.tenantId,
+        job.id,
+        slot.windowLocalDate,
+        new Date(slot.startMs),
+        new Date(slot.endMs),
+        new Date(slot.windowStartMs),
+        new Date(slot.windowEndMs),
+        at,
+      ],
+    );
+    await this.operatorEvent(tx, job, 'planned', 'OPERATOR_RETRY', `put back in the plan by ${by}`, at);
+  }
+
+  /** Cancels a job not handed to an agent; its history says who did and why. */
+  async cancel(tx: TenantTx, job: OperatorJob, by: string, note: string | null, at: Date): Promise<void> {
+    await tx.db.query(
+      `UPDATE patch_jobs SET state = 'cancelled', state_changed_at = $3, finished_at = $3,
+              result = coalesce(result, '{}'::jsonb) || jsonb_build_object('cancelledBy', $4::text, 'note', $5::text)
+        WHERE tenant_id = $1 AND id = $2`,
+      [job.tenantId, job.id, at, by, note],
+    );
+    await this.operatorEvent(tx, job, 'cancelled', 'OPERATOR_CANCEL', note ?? `cancelled by ${by}`, at);
+  }
+
+  private async operatorEvent(
+    tx: TenantTx,
+    job: OperatorJob,
+    state: string,
+    reason: string,
+    detail: string,
+    at: Date,
+  ): Promise<void> {
+    await tx.db.query(
+      `INSERT INTO patch_job_events (tenant_id, job_id, attempt, source, state, reason, detail, occurred_at)
+       VALUES ($1, $2, $3, 'technician', $4, $5, $6, $7)`,
+      [job.tenantId, job.id, job.attempt, state, reason, detail, at],
+    );
   }
 
   /** A job's history (dispatcher decisions, agent reports, technician confirmations) in the order recorded. */

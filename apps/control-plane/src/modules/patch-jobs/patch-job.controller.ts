@@ -14,7 +14,7 @@ import { Auth } from '../../common/auth/auth.decorator.js';
 import type { Principal } from '../../common/auth/principal.js';
 import { RequirePermission } from '../../common/auth/require-permission.decorator.js';
 import { NoQuery, PageQuery } from '../../common/pagination.js';
-import { ConfirmPatchJobDto, ListPatchJobsQuery } from './patch-job.dto.js';
+import { CancelPatchJobDto, ConfirmPatchJobDto, ListPatchJobsQuery } from './patch-job.dto.js';
 import { PatchJobService } from './patch-job.service.js';
 
 @ApiTags('patch-jobs')
@@ -48,5 +48,21 @@ export class PatchJobController {
   @HttpCode(HttpStatus.OK)
   confirm(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string, @Body() dto: ConfirmPatchJobDto) {
     return this.jobs.confirm(auth, id, dto);
+  }
+
+  /** Puts a job held for an operator back in the plan, at the earliest slot where it fits. */
+  @Post(':id/retry')
+  @RequirePermission('campaign:write')
+  @HttpCode(HttpStatus.OK)
+  retry(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string) {
+    return this.jobs.retry(auth, id);
+  }
+
+  /** Cancels a job not handed to an agent; the campaign goes on (and can complete) without it. */
+  @Post(':id/cancel')
+  @RequirePermission('campaign:write')
+  @HttpCode(HttpStatus.OK)
+  cancel(@Auth() auth: Principal, @Param('id', ParseUUIDPipe) id: string, @Body() dto: CancelPatchJobDto) {
+    return this.jobs.cancel(auth, id, dto.note);
   }
 }

@@ -61,3 +61,11 @@ export class ConfirmPatchJobDto {
   @Length(1, 1000)
   note?: string;
 }
+
+export class CancelPatchJobDto {
+  @ApiPropertyOptional({ example: 'The pump was retired; the practice replaces it next month' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 1000)
+  note?: string;
+}

@@ -5,7 +5,7 @@
  * agents' reports is the dispatch module's.
  */
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { describeWindow, formatUtc, localDateTime } from '@medfleet/scheduling';
+import { describeWindow, formatUtc, localDateTime, rolloverJob, type PlanSite } from '@medfleet/scheduling';
 import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import {
@@ -19,12 +19,15 @@ import {
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
 import { principalActor } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
-import { changedBy } from '../maintenance/maintenance.service.js';
+import { DispatchClock } from '../dispatch/dispatch-clock.js';
+import { DispatchRepository } from '../dispatch/dispatch.repository.js';
+import { changedBy, MaintenanceService } from '../maintenance/maintenance.service.js';
 import type { ConfirmPatchJobDto, ListPatchJobsQuery } from './patch-job.dto.js';
 import {
   PatchJobApiRepository,
   WAITING_MANUAL,
   type JobEventRow,
+  type OperatorJob,
   type PatchJobRow,
   type TechnicianReport,
 } from './patch-job-api.repository.js';
@@ -32,6 +35,10 @@ import {
 export const PatchJobErrorCode = {
   JOB_NOT_WAITING_MANUAL: 'JOB_NOT_WAITING_MANUAL',
   FIRMWARE_VERSION_REQUIRED: 'FIRMWARE_VERSION_REQUIRED',
+  JOB_NOT_HELD: 'JOB_NOT_HELD',
+  JOB_NOT_CANCELLABLE: 'JOB_NOT_CANCELLABLE',
+  CAMPAIGN_NOT_ACTIVE: 'CAMPAIGN_NOT_ACTIVE',
+  NO_WINDOW_LEFT: 'NO_WINDOW_LEFT',
 } as const;
 
 /** The failure reason of a job the technician reports failed (the contract's, as an agent would report it). */
@@ -45,6 +52,9 @@ export class PatchJobService {
     private readonly tenantDb: TenantDb,
     private readonly jobs: PatchJobApiRepository,
     private readonly audit: AuditService,
+    private readonly maintenance: MaintenanceService,
+    private readonly dispatch: DispatchRepository,
+    private readonly clock: DispatchClock,
   ) {}
 
   list(auth: Principal, query: ListPatchJobsQuery): Promise<Page<PatchJobView>> {
@@ -142,6 +152,111 @@ export class PatchJobService {
       });
       return after;
     });
+  }
+
+  /**
+   * Puts a job held for an operator (the campaign's catch-up policy holds missed or deferred jobs, or it ran out of
+   * rollovers) back in the plan: the earliest slot from now where it fits whole, within the site's windows,
+   * blackouts and concurrency limit, whatever the policy that held it. The rollovers it used are kept.
+   */
+  retry(auth: Principal, id: string): Promise<PatchJobView> {
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const job = await this.lockOperatorJob(tx, id);
+      if (job.state !== 'deferred' || !job.held) {
+        throw new AppException(
+          PatchJobErrorCode.JOB_NOT_HELD,
+          HttpStatus.CONFLICT,
+          `Only a job held for an operator can be put back in the plan; this one is ${job.state}`,
+          { state: job.state },
+        );
+      }
+      const now = this.clock.now();
+      const [site] = await this.maintenance.planSites(tx, [
+        { tenantId: job.tenantId, id: job.siteId, county: job.county, timeZone: job.timeZone },
+      ]);
+      const busy = await this.dispatch.busyIntervals(tx, job.tenantId, job.siteId, now, [job.id]);
+      const placed = rolloverJob({
+        site: site as PlanSite,
+        now: now.getTime(),
+        catchUp: { mode: 'next-window' },
+        busy,
+        job: {
+          jobId: job.id,
+          siteId: job.siteId,
+          wave: job.wave,
+          durationMs: job.plannedEnd.getTime() - job.plannedStart.getTime(),
+          rollovers: job.rollovers,
+        },
+        cause: 'held',
+      });
+      if (placed.status === 'unplaced') {
+        throw new AppException(
+          PatchJobErrorCode.NO_WINDOW_LEFT,
+          HttpStatus.CONFLICT,
+          `No window has room for the job: ${placed.job.detail}`,
+          { reason: placed.job.reason },
+        );
+      }
+      const by = changedBy(auth);
+      await this.jobs.replan(tx, job, placed.job, by, now);
+      return this.recordOperatorAction(tx, auth, job, 'patch_job.retry', {
+        heldReason: job.heldReason,
+        windowStart: formatUtc(placed.job.windowStartMs),
+      });
+    });
+  }
+
+  /** Cancels a job not handed to an agent (planned, or deferred): the campaign goes on without it. */
+  cancel(auth: Principal, id: string, note: string | undefined): Promise<PatchJobView> {
+    return this.tenantDb.run(auth.scope, async (tx) => {
+      const job = await this.lockOperatorJob(tx, id);
+      if (job.state !== 'planned' && job.state !== 'deferred') {
+        throw new AppException(
+          PatchJobErrorCode.JOB_NOT_CANCELLABLE,
+          HttpStatus.CONFLICT,
+          job.state === 'dispatched' || job.state === 'running'
+            ? 'The job is with the agent; it ends there (or times out at its window end)'
+            : `The job has ended (${job.state})`,
+          { state: job.state },
+        );
+      }
+      await this.jobs.cancel(tx, job, changedBy(auth), note ?? null, this.clock.now());
+      return this.recordOperatorAction(tx, auth, job, 'patch_job.cancel', { note: note ?? null });
+    });
+  }
+
+  private async lockOperatorJob(tx: TenantTx, id: string): Promise<OperatorJob> {
+    const job = await this.jobs.lockForOperator(tx, id);
+    if (!job) throw AppException.notFound('patch job', id);
+    if (job.campaignState !== 'running' && job.campaignState !== 'paused') {
+      throw new AppException(
+        PatchJobErrorCode.CAMPAIGN_NOT_ACTIVE,
+        HttpStatus.CONFLICT,
+        `The job's campaign is ${job.campaignState}`,
+        { campaignState: job.campaignState },
+      );
+    }
+    return job;
+  }
+
+  private async recordOperatorAction(
+    tx: TenantTx,
+    auth: Principal,
+    job: OperatorJob,
+    action: 'patch_job.retry' | 'patch_job.cancel',
+    details: Record<string, unknown>,
+  ): Promise<PatchJobView> {
+    const after = jobView(await this.require(tx, job.id));
+    await this.audit.record(tx, {
+      action,
+      actor: principalActor(auth),
+      tenantId: job.tenantId,
+      target: { type: 'patch_job', id: job.id },
+      before: { state: job.state },
+      after: { state: after.state },
+      details: { campaignId: after.campaign.id, siteId: job.siteId, ...details },
+    });
+    return after;
   }
 
   private async require(tx: TenantTx, id: string): Promise<PatchJobRow> {
