@@ -202,36 +202,12 @@ export class PatchJobApiRepository {
     return rows[0] ?? null;
   }
 
-  /** Puts a held job back in the plan at the slot found for it; its history says who did. */
-  async replan(
-    tx: TenantTx,
-    job: OperatorJob,
-    slot: {
-      windowLocalDate: string;
-      startMs: number;
-      endMs: number;
-      windowStartMs: number;
-      windowEndMs: number;
-    },
-    by: string,
-    at: Date,
-  ): Promise<void> {
-    await tx.db.query(
-      `UPDATE patch_jobs
-          SET state = 'planned', state_changed_at = $8, window_local_date = $3, planned_start = $4, planned_end = $5,
-              window_start = $6, window_end = $7, deadline = NULL, result = result - 'unplaced'
-        WHERE tenant_id = $1 AND id = $2`,
-      [
-        job.tenantId,
-        job.id,
-        slot.windowLocalDate,
-        new Date(slot.startMs),
-        new Date(slot.endMs),
-        new Date(slot.windowStartMs),
-        new Date(slot.windowEndMs),
-        at,
-      ],
-    );
+  /** A held job moved back into the plan is held no more; its history says who moved it. */
+  async markReplanned(tx: TenantTx, job: OperatorJob, by: string, at: Date): Promise<void> {
+    await tx.db.query(`UPDATE patch_jobs SET result = result - 'unplaced' WHERE tenant_id = $1 AND id = $2`, [
+      job.tenantId,
+      job.id,
+    ]);
     await this.operatorEvent(tx, job, 'planned', 'OPERATOR_RETRY', `put back in the plan by ${by}`, at);
   }
 

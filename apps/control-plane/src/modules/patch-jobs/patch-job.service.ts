@@ -198,7 +198,8 @@ export class PatchJobService {
         );
       }
       const by = changedBy(auth);
-      await this.jobs.replan(tx, job, placed.job, by, now);
+      await this.dispatch.movePlanned(tx, job.tenantId, job.id, placed.job, placed.rollovers);
+      await this.jobs.markReplanned(tx, job, by, now);
       return this.recordOperatorAction(tx, auth, job, 'patch_job.retry', {
         heldReason: job.heldReason,
         windowStart: formatUtc(placed.job.windowStartMs),
