@@ -437,6 +437,16 @@ describe('a canary that never reports', () => {
     await tickTwice();
     expect((await jobsOf(campaignId)).map((job) => job.state)).toEqual(['dispatched', 'planned', 'planned']);
     const windowEnd = Math.max(...jobs.map((job) => job.window_end.getTime()));
+    // Within the deadline margin of the window's end nothing goes out, and nothing moves before it ends.
+    setClock(new Date(windowEnd - 2 * MINUTE));
+    expect((await tickTwice()).flatMap((result) => result.dispatched)).toEqual([]);
+    expect(
+      (await jobsOf(campaignId)).map((job) => [job.state, job.rollovers, job.window_end.getTime()]),
+    ).toEqual([
+      ['dispatched', 0, windowEnd],
+      ['planned', 0, windowEnd],
+      ['planned', 0, windowEnd],
+    ]);
     setClock(new Date(windowEnd + MINUTE));
     await tickTwice();
     const after = await jobsOf(campaignId);

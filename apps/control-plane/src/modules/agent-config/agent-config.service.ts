@@ -14,7 +14,6 @@ import {
   type MaintenancePolicy,
   type WorkOrderKey,
 } from '@medfleet/contracts';
-import type { PlanSite } from '@medfleet/scheduling';
 import type { Principal } from '../../common/auth/principal.js';
 import { AppException } from '../../common/errors/app-exception.js';
 import { TenantDb, type TenantTx } from '../../database/tenant-db.js';
@@ -48,6 +47,12 @@ export interface AgentConfigView {
   appliedAt: Date | null;
   /** The newest version the agent refused that is above the one it runs: why, and when. */
   rejection: { version: number; reason: ConfigRejectReason; detail: string; rejectedAt: Date } | null;
+}
+
+/** An agent's copy of its site's maintenance policy, and the site revision it was made from. */
+interface SiteCopy {
+  copy: MaintenancePolicy;
+  rev: string;
 }
 
 /** Version 0: what the agent enrolled with, as the agent itself derives it. */
@@ -160,10 +165,12 @@ export class AgentConfigService {
         [tenantId, tx.tenantIds, workOrderKey.keyId],
       )) as { id: string; site_id: string; key_stale: boolean; policy_stale: boolean }[];
       const addresses: AgentAddress[] = [];
+      // One copy per site, however many of its agents are refreshed (an organization's freeze reaches them all).
+      const copies = await this.siteCopies(tx, tenantId, [...new Set(rows.map((row) => row.site_id))]);
       for (const row of rows) {
         const agent = (await this.agents.find(tx, row.id)) as AgentEntity;
         const previous = await this.current(tx, agent);
-        const site = await this.siteCopy(tx, agent);
+        const site = copies.get(row.site_id) as SiteCopy;
         const maintenance = row.policy_stale ? site.copy : previous.maintenance;
         await this.markPolicy(tx, agent, site.rev);
         // Stored as jsonb, the previous copy's keys come back in another order: compared as values.
@@ -200,20 +207,33 @@ export class AgentConfigService {
   }
 
   /** The agent's site as its policy copy (policy, blackouts reaching it) and the revision it was made from. */
-  private async siteCopy(
+  private async siteCopy(tx: TenantTx, agent: AgentEntity): Promise<SiteCopy> {
+    const copies = await this.siteCopies(tx, agent.tenantId, [agent.siteId]);
+    const copy = copies.get(agent.siteId);
+    if (!copy) throw new Error(`site ${agent.siteId} of agent ${agent.id} not found`);
+    return copy;
+  }
+
+  /** Policy copies of the tenant's sites, by site id, from one read of their policies and blackouts. */
+  private async siteCopies(
     tx: TenantTx,
-    agent: AgentEntity,
-  ): Promise<{ copy: MaintenancePolicy; rev: string }> {
+    tenantId: string,
+    siteIds: string[],
+  ): Promise<Map<string, SiteCopy>> {
     const rows = (await tx.db.query(
-      `SELECT id, county, time_zone, maintenance_rev::text AS rev FROM sites WHERE tenant_id = $1 AND id = $2`,
-      [agent.tenantId, agent.siteId],
+      `SELECT id, county, time_zone, maintenance_rev::text AS rev FROM sites
+        WHERE tenant_id = $1 AND id = ANY($2::uuid[])`,
+      [tenantId, siteIds],
     )) as { id: string; county: string | null; time_zone: string; rev: string }[];
-    const row = rows[0];
-    if (!row) throw new Error(`site ${agent.siteId} of agent ${agent.id} not found`);
-    const [site] = await this.maintenance.planSites(tx, [
-      { tenantId: agent.tenantId, id: row.id, county: row.county, timeZone: row.time_zone },
-    ]);
-    return { copy: policyCopy(site as PlanSite, Date.now()), rev: row.rev };
+    const sites = await this.maintenance.planSites(
+      tx,
+      rows.map((row) => ({ tenantId, id: row.id, county: row.county, timeZone: row.time_zone })),
+    );
+    const nowMs = Date.now();
+    const revs = new Map(rows.map((row) => [row.id, row.rev]));
+    return new Map(
+      sites.map((site) => [site.id, { copy: policyCopy(site, nowMs), rev: revs.get(site.id) as string }]),
+    );
   }
 
   private async markPolicy(tx: TenantTx, agent: AgentEntity, rev: string): Promise<void> {

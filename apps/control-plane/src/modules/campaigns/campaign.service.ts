@@ -27,6 +27,7 @@ import {
   type MaintenanceSiteRow,
 } from '../maintenance/maintenance.service.js';
 import { withSchedulingErrors } from '../maintenance/scheduling-failure.js';
+import { waveGate } from '../dispatch/campaign-gate.js';
 import { TenantService } from '../tenants/tenant.service.js';
 import { assignWaves, definitionProblems, matchingDevices, planJobs, planOptions } from './campaign-plan.js';
 import type {
@@ -302,22 +303,17 @@ export class CampaignService {
         byState: withoutTotal(total),
         waves: row.waves.map((definition, wave) => {
           const stateCounts = waves.get(wave) ?? emptyCounts();
-          const done = stateCounts.succeeded + stateCounts.failed;
-          const successRate = done === 0 ? null : (stateCounts.succeeded * 100) / done;
-          const finished = stateCounts.total > 0 && stateCounts.total === done + stateCounts.cancelled;
+          const gate = waveGate(stateCounts, definition.successRatePercent);
           return {
             wave,
             kind: definition.percent === undefined ? 'canary' : 'percentage',
             released: wave <= row.releasedWave,
             total: stateCounts.total,
             byState: withoutTotal(stateCounts),
-            successRatePercent: successRate,
+            successRatePercent: gate.successRatePercent,
             gatePercent: definition.successRatePercent,
-            gate: !finished
-              ? 'open'
-              : (successRate ?? 0) >= definition.successRatePercent
-                ? 'passed'
-                : 'failed',
+            // The dispatcher's own judgement of the gate.
+            gate: gate.state,
           };
         }),
         sites: [...sites.entries()]

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideGate, type GateInput, type WaveCounts } from './campaign-gate.js';
+import { decideGate, waveGate, type GateInput, type WaveCounts } from './campaign-gate.js';
 
 const NOW = Date.parse('2026-12-05T04:00:00Z');
 const HOUR = 3_600_000;
@@ -121,6 +121,20 @@ describe('decideGate', () => {
       code: 'ABORT_THRESHOLD',
       executed: 4,
       failed: 3,
+    });
+  });
+
+  it('judges a wave the same way for the progress view: open, passed (or none ran), failed', () => {
+    expect(waveGate({ total: 3, succeeded: 1, failed: 0, cancelled: 1 }, 90).state).toBe('open');
+    expect(waveGate({ total: 2, succeeded: 0, failed: 0, cancelled: 2 }, 90)).toEqual({
+      state: 'passed',
+      successRatePercent: null,
+      ran: 0,
+    });
+    expect(waveGate({ total: 10, succeeded: 9, failed: 1, cancelled: 0 }, 90).state).toBe('passed');
+    expect(waveGate({ total: 10, succeeded: 8, failed: 2, cancelled: 0 }, 90)).toMatchObject({
+      state: 'failed',
+      successRatePercent: 80,
     });
   });
 });

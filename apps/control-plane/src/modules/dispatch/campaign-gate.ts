@@ -60,6 +60,22 @@ export type GateDecision =
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * A wave's gate from its counts, as the dispatcher and the progress view both judge it: `open` while a job of it
+ * is unfinished; then `passed` when its success rate (succeeded of those that ran) reaches the gate, or none ran,
+ * else `failed`.
+ */
+export function waveGate(
+  counts: Pick<WaveCounts, 'total' | 'succeeded' | 'failed' | 'cancelled'>,
+  gatePercent: number,
+): { state: 'open' | 'passed' | 'failed'; successRatePercent: number | null; ran: number } {
+  const ran = counts.succeeded + counts.failed;
+  const successRatePercent = ran === 0 ? null : round((counts.succeeded * 100) / ran);
+  if (ran + counts.cancelled < counts.total) return { state: 'open', successRatePercent, ran };
+  const passed = successRatePercent === null || successRatePercent >= gatePercent;
+  return { state: passed ? 'passed' : 'failed', successRatePercent, ran };
+}
+
 export function decideGate(input: GateInput): GateDecision {
   let executed = 0;
   let failed = 0;
@@ -86,19 +102,18 @@ export function decideGate(input: GateInput): GateDecision {
 
   const wave = input.releasedWave;
   const counts = input.counts.get(wave) ?? empty();
-  const finished = counts.succeeded + counts.failed + counts.cancelled;
-  if (finished < counts.total) {
-    return { kind: 'wait', detail: `wave ${wave}: ${counts.total - finished} of ${counts.total} jobs open` };
+  const gatePercent = input.waves[wave]?.successRatePercent ?? 100;
+  const { state, successRatePercent, ran } = waveGate(counts, gatePercent);
+  if (state === 'open') {
+    const open = counts.total - ran - counts.cancelled;
+    return { kind: 'wait', detail: `wave ${wave}: ${open} of ${counts.total} jobs open` };
   }
-  const ran = counts.succeeded + counts.failed;
-  const successRatePercent = ran === 0 ? null : round((counts.succeeded * 100) / ran);
   const nextWave = laterWaveWithJobs(input, wave);
   if (nextWave === null) {
     // No later wave has jobs: nothing left to gate, the campaign is done (the last wave's rate is in its progress).
     return { kind: 'complete' };
   }
-  const gatePercent = input.waves[wave]?.successRatePercent ?? 100;
-  if (successRatePercent !== null && successRatePercent < gatePercent) {
+  if (state === 'failed' && successRatePercent !== null) {
     return {
       kind: 'pause',
       code: 'GATE_FAILED',

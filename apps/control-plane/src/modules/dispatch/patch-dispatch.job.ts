@@ -264,15 +264,17 @@ export class PatchDispatcher implements OnApplicationBootstrap, OnModuleDestroy 
         await this.repository.jobsToMove(tx, tenantId, site.id, now),
       );
       // A blackout declared after the plan (a hurricane freeze) wins over it: no order goes out in it, the jobs
-      // due now move past it, and an order going out before it starts must end before it does.
-      // A policy changed since (a shorter window) wins over it too.
+      // due now move past it, and an order going out before it starts must end before it does. A policy changed
+      // since (a shorter window) wins over it too.
       const open = windowAt(site, now.getTime(), site.blackouts);
-      if (!open || open.endMs - this.config.DISPATCH_DEADLINE_MARGIN_SEC * 1000 <= now.getTime()) {
+      if (!open) {
         const frozen = await this.repository.openPlannedJobs(tx, tenantId, site.id, now);
         const why = windowAt(site, now.getTime()) ? 'BLACKOUT' : 'OUTSIDE_POLICY';
         await this.moveJobs(tx, tenantId, site, now, result, frozen, why);
         continue;
       }
+      // Too close to the end of the open time for any deadline: jobs left move when it ends, as missed ones do.
+      if (open.endMs - this.config.DISPATCH_DEADLINE_MARGIN_SEC * 1000 <= now.getTime()) continue;
       const limit = compilePolicy(site.policy).maxConcurrentJobs;
       const free = limit - (await this.repository.runningCount(tx, tenantId, site.id, now));
       if (free <= 0) continue;
