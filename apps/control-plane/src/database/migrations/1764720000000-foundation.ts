@@ -18,12 +18,27 @@ export class Foundation1764720000000 implements MigrationInterface {
         CREATE ROLE ${APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
       END $$`);
-    await db.query(`ALTER ROLE ${APP_ROLE} NOSUPERUSER NOBYPASSRLS`);
+    // Changed only when it has to be: two databases migrating at once (test runs, replicas of two deployments)
+    // would otherwise race on the same role row ("tuple concurrently updated"); a lost race is checked again.
+    await db.query(`
+      DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}' AND (rolsuper OR rolbypassrls)) THEN
+          ALTER ROLE ${APP_ROLE} NOSUPERUSER NOBYPASSRLS;
+        END IF;
+      EXCEPTION WHEN OTHERS THEN
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}' AND (rolsuper OR rolbypassrls)) THEN
+          RAISE;
+        END IF;
+      END $$`);
     // The connecting (owner) role must be able to SET ROLE to the app role.
     await db.query(`
       DO $$ BEGIN
         IF NOT pg_has_role(current_user, '${APP_ROLE}', 'MEMBER') THEN
           EXECUTE format('GRANT ${APP_ROLE} TO %I', current_user);
+        END IF;
+      EXCEPTION WHEN OTHERS THEN
+        IF NOT pg_has_role(current_user, '${APP_ROLE}', 'MEMBER') THEN
+          RAISE;
         END IF;
       END $$`);
 
